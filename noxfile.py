@@ -1,4 +1,4 @@
-"""Developer sessions: tests, lint, typecheck and benchmarks, each in its own venv."""
+"""Developer sessions: tests, lint, typecheck, the CI gate, a bounded load run and benchmarks."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff: lint and formatting check."""
+    """ruff over every package, the tests and this file."""
     session.install("ruff")
     session.run("ruff", "check", *PACKAGES, "tests", "noxfile.py")
 
@@ -30,7 +30,23 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session
+def gate(session: nox.Session) -> None:
+    """The CI resilience gate: the smoke scenario on the embedded stack; exit code is the verdict."""
+    session.install("-e", ".")
+    session.run("sentinel-chaos", "run", "--scenario", "smoke", *session.posargs)
+
+
+@nox.session
+def load(session: nox.Session) -> None:
+    """A bounded headless Locust run with a fault timeline against a fresh stack, gate on."""
+    session.install("-e", ".[dev]")
+    session.run("pytest", "tests/loadtests", "-q", *session.posargs)
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks that print figures side by side (never timed unit tests)."""
     session.install("-e", ".[dev]")
     session.run("python", "-m", "sentinel_backend.bench", *session.posargs)
+    session.run("python", "-m", "chaos.toxiproxy.bench")
+    session.run("python", "-m", "simulator.bench")

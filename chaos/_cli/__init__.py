@@ -1,0 +1,1 @@
+"""Subcommands of ``sentinel-chaos``, one module each (see :mod:`chaos.cli`)."""

@@ -1,0 +1,93 @@
+"""`sentinel-chaos run`: start the stack, play a scenario, judge, report, tear down.
+
+Exit code: 0 every SLO held, 1 an SLO failed, 2 the harness itself could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+NAME = "run"
+
+
+def _duration(text: str) -> float:
+    from chaos.scenario import parse_duration
+
+    try:
+        return parse_duration(text)
+    except Exception as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _run(args: argparse.Namespace) -> int:
+    from chaos.runner import RunOptions, run_scenario
+    from chaos.scenario import ScenarioError, resolve_scenario
+    from chaos.verdict import EXIT_HARNESS_ERROR
+
+    try:
+        scenario = resolve_scenario(args.scenario)
+    except ScenarioError as exc:
+        print(f"sentinel-chaos run: {exc}", file=sys.stderr)
+        return EXIT_HARNESS_ERROR
+    scenario = scenario.with_overrides(nodes=args.nodes, dashboards=args.dashboards,
+                                       duration_s=args.duration)
+    if not args.quiet:
+        print(f"scenario: {scenario.name} ({scenario.duration_s:g}s + drain up to "
+              f"{scenario.drain_s:g}s, {len(scenario.steps)} steps): {scenario.description}",
+              flush=True)
+    options = RunOptions(scenario=scenario, report_dir=Path(args.report_dir),
+                         junit_path=Path(args.junit) if args.junit else None,
+                         target=args.target,
+                         data_dir=Path(args.data_dir) if args.data_dir else None,
+                         quiet=args.quiet)
+    # SIGTERM (CI cancelling the job) tears down like Ctrl-C: faults reverted, processes
+    # stopped by PID, namespaces removed.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        outcome = asyncio.run(run_scenario(options))
+    except KeyboardInterrupt:
+        print("\ninterrupted: everything was torn down; no verdict", file=sys.stderr)
+        return 130
+    if outcome.published is None:
+        print(f"ERROR  {scenario.name}: {outcome.error}", file=sys.stderr)
+        return outcome.exit_code
+    print("\n" + outcome.published.summary)
+    paths = outcome.published.paths
+    print(f"\nreports: {paths.report_json}, {paths.index_html}, JUnit {paths.junit_xml}")
+    return outcome.exit_code
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        NAME, help="run a chaos scenario against the embedded stack (or --target) and judge it",
+        description=__doc__)
+    parser.add_argument("--scenario", metavar="NAME|FILE", default=None,
+                        help="a built-in name (see `sentinel-chaos scenarios`) or a YAML file "
+                             "(default: smoke)")
+    parser.add_argument("--nodes", type=int, help="override the scenario's edge nodes")
+    parser.add_argument("--dashboards", type=int, help="override the scenario's dashboards")
+    parser.add_argument("--duration", type=_duration, metavar="D",
+                        help="override how long the fleet generates (e.g. 20s, 1m)")
+    parser.add_argument("--report-dir", default="sentinel-chaos-report", metavar="DIR",
+                        help="where report.json, index.html, evidence.json go "
+                             "(default ./sentinel-chaos-report)")
+    parser.add_argument("--junit", metavar="FILE", help="also write JUnit XML here")
+    parser.add_argument("--target", metavar="URL",
+                        help="aim the fleet at this backend instead of the embedded stack "
+                             "(tokens from SENTINEL_ENROLLMENT_KEY / SENTINEL_VIEWER_TOKEN / "
+                             "SENTINEL_OPERATOR_TOKEN; stored set from DATABASE_URL if set)")
+    parser.add_argument("--data-dir", metavar="DIR",
+                        help="keep the embedded PostgreSQL's data here (default: throwaway)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="no startup lines or live view; only the summary")
+    parser.set_defaults(func=_run)
+    return parser

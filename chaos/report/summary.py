@@ -1,0 +1,77 @@
+"""The terminal summary: verdict first, then the few numbers a person checks in 5 seconds."""
+
+from __future__ import annotations
+
+from chaos.report._format import number, slo_value
+from chaos.verdict._stats import Percentiles
+from chaos.verdict.result import Verdict, exit_code
+
+
+def verdict_word(verdict: Verdict) -> str:
+    return {0: "PASS", 1: "FAIL", 2: "ERROR"}[exit_code(verdict)]
+
+
+def render_summary(verdict: Verdict, scenario_name: str = "") -> str:
+    lines: list[str] = []
+    failed = verdict.failed_slos
+    head = f"{verdict_word(verdict)}  {scenario_name}".rstrip()
+    if verdict.harness_errors:
+        head += f": harness error ({len(verdict.harness_errors)}), see below"
+    elif failed:
+        head += (f": {len(failed)} of {len(verdict.slos)} SLOs failed: "
+                 + ", ".join(slo.name for slo in failed))
+    else:
+        head += f": all {len(verdict.slos)} SLOs held"
+    lines += [head, "=" * max(len(head), 60)]
+
+    name_width = max([len(slo.name) for slo in verdict.slos] + [10])
+    lines.append(f"  {'SLO':<{name_width}}  {'measured':>10}  {'limit':>10}  detail")
+    for slo in verdict.slos:
+        mark = "ok  " if slo.passed else "FAIL"
+        lines.append(f"{mark} {slo.name:<{name_width}} {slo_value(slo, slo.measured):>10}"
+                     f"  {'<= ' + slo_value(slo, slo.limit):>10}  {slo.detail}")
+
+    integ = verdict.integrity
+    lines += ["", f"detections: {integ.generated} generated, {integ.stored} stored, "
+                  f"{integ.lost} lost, {integ.duplicated} duplicated "
+                  f"({integ.stored_twice} twice, {integ.altered} altered, "
+                  f"{integ.unexpected} never generated)"]
+    if integ.lost_sample:
+        lines.append("  lost e.g.: " + ", ".join(f"{n}#{s}" for n, s in integ.lost_sample[:5]))
+    if verdict.dashboards:
+        lines.append("dashboards:  name           received  missing  dup  out-of-order  "
+                     "reconnects")
+        for d in verdict.dashboards:
+            lines.append(f"             {d.name:<14} {d.received:>8}  {d.missing:>7}  "
+                         f"{d.duplicates:>3}  {d.out_of_order:>12}  {d.reconnects:>10}")
+
+    lat = verdict.latency
+    lines += ["", f"latency (ms)             {'n':>7} {'p50':>7} {'p95':>7} {'p99':>7} "
+                  f"{'max':>7}"]
+    for label, stats in (("delivery, all", lat.delivery),
+                         ("delivery, in faults", lat.delivery_inside),
+                         ("delivery, outside", lat.delivery_outside),
+                         ("end-to-end, all", lat.end_to_end),
+                         ("end-to-end, in faults", lat.end_to_end_inside),
+                         ("end-to-end, outside", lat.end_to_end_outside)):
+        lines.append(f"  {label:<22} {_row(stats)}")
+
+    if verdict.recoveries:
+        lines += ["", f"recovery (backlog back to <= {verdict.backlog_threshold:g}):"]
+        for r in verdict.recoveries:
+            took = "never" if r.recovery_s is None else f"{r.recovery_s:.1f} s"
+            lines.append(f"  step {r.step_index} {r.description}: {took}")
+    drain = "never" if verdict.drain_s is None else f"{verdict.drain_s:.1f} s"
+    lines.append(f"drain: {drain}")
+    if verdict.skipped:
+        lines += ["", "skipped steps (not run, not counted as faults):"]
+        lines += [f"  step {w.step_index} {w.description}: {w.reason}" for w in verdict.skipped]
+    if verdict.harness_errors:
+        lines += ["", "harness errors:"]
+        lines += [f"  {error}" for error in verdict.harness_errors]
+    return "\n".join(lines) + "\n"
+
+
+def _row(stats: Percentiles) -> str:
+    cells = [stats.p50, stats.p95, stats.p99, stats.max]
+    return f"{stats.count:>7} " + " ".join(f"{number(v):>7}" for v in cells)

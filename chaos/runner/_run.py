@@ -1,0 +1,297 @@
+"""One chaos run, start to verdict: stack, fleet, timeline, drain, evidence, reports.
+
+The order matters: the stack is up before the fleet registers; dashboards subscribe from
+the stream head at the start (so the verdict judges this run only); the timeline plays
+while the fleet generates for the scenario's ``duration``; then generation stops, the
+fleet drains (outboxes empty, every dashboard at the stream head) within ``drain``; only
+then is the evidence read and judged. Whatever happens, faults are reverted (the player),
+the fleet is closed and the stack torn down (``Stack.close``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import secrets
+import shutil
+import sys
+import time
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+from chaos.report import Published, RunInfo, basic_environment, publish
+from chaos.runner.adapters import (
+    BackendAdapter,
+    DatabaseAdapter,
+    FleetIds,
+    L3Links,
+    OperatorApi,
+    RunContext,
+)
+from chaos.runner.evidence import ledger_evidence, stored_from_api, stored_from_database
+from chaos.runner.live import LiveView
+from chaos.scenario import Scenario, TimelinePlayer
+from chaos.verdict import EXIT_HARNESS_ERROR, Evidence, SeriesPoint
+from simulator import Fleet, FleetConfig
+
+SAMPLE_S = 0.5
+REVERT_GRACE_S = 5.0
+# Retry/reconnect backoff cap of nodes and dashboards. Small on purpose: after an outage
+# (backend killed, database restarted) a dashboard that waits seconds to reconnect would
+# charge its own backoff to the backend's delivery latency.
+BACKOFF_CAP_S = 0.5
+
+
+class StackFleet(Fleet):
+    """A ``simulator.Fleet`` whose dashboards subscribe through the stream link while its
+    nodes post through the ingest link (``FleetConfig`` has one ``target`` for both)."""
+
+    def __init__(self, config: FleetConfig, *, stream_url: str | None = None) -> None:
+        super().__init__(config)
+        self.stream_url = stream_url
+
+    async def start(self) -> None:
+        await super().start()
+        # The dashboard clients exist now but have not connected yet: their tasks were only
+        # created, with no await since, so the new target is what they dial first.
+        if self.stream_url:
+            if any(dash.connected.is_set() for dash in self.dashboards):
+                raise RuntimeError("a dashboard connected before it could be routed through "
+                                   "the stream link (simulator.Fleet.start changed?)")
+            for dash in self.dashboards:
+                dash.target = self.stream_url
+
+
+@dataclass
+class RunOptions:
+    """``target``: aim the fleet at an existing backend (tokens from the environment);
+    ``None`` starts the embedded stack. ``backend_env``: extra backend settings for the
+    embedded stack (planted faults). ``out``: where the startup lines, live view and
+    summary go (``quiet`` keeps only the summary)."""
+
+    scenario: Scenario
+    report_dir: Path = Path("sentinel-chaos-report")
+    junit_path: Path | None = None
+    target: str | None = None
+    data_dir: Path | None = None
+    backend_env: Mapping[str, str] = field(default_factory=dict)
+    quiet: bool = False
+    out: TextIO | None = None
+    live_every_s: float | None = None
+
+
+@dataclass
+class RunOutcome:
+    exit_code: int
+    published: Published | None = None
+    error: str | None = None
+
+
+@dataclass
+class Endpoints:
+    ingest_url: str
+    stream_url: str
+    enrollment_key: str
+    viewer_token: str
+    database_url: str | None
+    api_url: str
+
+
+def _node_prefix(scenario: Scenario) -> str:
+    base = re.sub(r"[^A-Za-z0-9]+", "", scenario.name)[:12] or "run"
+    return f"{base}-{secrets.token_hex(3)}"
+
+
+class Runner:
+    def __init__(self, options: RunOptions) -> None:
+        self.opt = options
+        self.out: TextIO = options.out or sys.stdout
+
+    def say(self, text: str) -> None:
+        if not self.opt.quiet:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    async def run(self) -> RunOutcome:
+        scenario = self.opt.scenario
+        try:
+            if self.opt.target is None:
+                from chaos.stack import Stack, StackOptions
+
+                # The ingest link always crosses a namespace where L3 is available (the
+                # default topology); the stream link too when a step needs it there.
+                links = sorted({"ingest"} | {s.link.name for s in scenario.steps
+                                             if s.action.capability == "l3"
+                                             and s.link is not None})
+                stack = Stack(StackOptions(data_dir=self.opt.data_dir,
+                                           backend_env=dict(self.opt.backend_env),
+                                           l3_links=links, echo=self.say))
+                async with stack:
+                    return await self._run_on_stack(stack)
+            return await self._run_on_target(self.opt.target)
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            raise
+        except Exception as exc:
+            detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            if os.environ.get("SENTINEL_CHAOS_DEBUG"):
+                traceback.print_exc(file=self.out)
+            return RunOutcome(EXIT_HARNESS_ERROR, error=f"the harness could not run: {detail}")
+
+    async def _run_on_stack(self, stack: object) -> RunOutcome:
+        from chaos.stack import Stack
+        from chaos.toxiproxy import AsyncToxiproxyControl, StepToxiproxy
+
+        assert isinstance(stack, Stack)
+        assert stack.backend is not None and stack.postgres is not None
+        endpoints = Endpoints(stack.ingest_url, stack.stream_url, stack.enrollment_key,
+                              stack.viewer_token, stack.database_url, stack.backend_url)
+        control = AsyncToxiproxyControl(stack.toxiproxy_url)
+        unavailable: dict[str, str] = {}
+        if not stack.links:
+            unavailable["l3"] = stack.l3_reason or "no L3 link in this run"
+        ctx_parts = dict(
+            toxiproxy=StepToxiproxy(control),
+            l3=L3Links(stack.links) if stack.links else None,
+            backend=BackendAdapter(stack.backend),
+            database=DatabaseAdapter(stack.postgres),
+            operator=OperatorApi(stack.backend_url, stack.operator_token),
+        )
+        env = stack.environment()
+        try:
+            return await self._drive(endpoints, ctx_parts, unavailable, env)
+        finally:
+            await control.aclose()
+
+    async def _run_on_target(self, target: str) -> RunOutcome:
+        missing = [k for k in ("SENTINEL_ENROLLMENT_KEY", "SENTINEL_VIEWER_TOKEN")
+                   if not os.environ.get(k)]
+        if missing:
+            return RunOutcome(EXIT_HARNESS_ERROR, error=(
+                f"--target needs the backend's tokens: set {' and '.join(missing)}"))
+        target = target.rstrip("/")
+        endpoints = Endpoints(target, target, os.environ["SENTINEL_ENROLLMENT_KEY"],
+                              os.environ["SENTINEL_VIEWER_TOKEN"],
+                              os.environ.get("DATABASE_URL") or None, target)
+        why = "--target: the backend is not ours to break (no local stack)"
+        unavailable = {"toxiproxy": f"{why}; no Toxiproxy in front of {target}",
+                       "l3": f"{why}; no network namespace on the path to {target}",
+                       "backend": f"{why}; cannot kill or restart {target}",
+                       "database": f"{why}; cannot restart its database"}
+        operator_token = os.environ.get("SENTINEL_OPERATOR_TOKEN")
+        parts: dict[str, object] = {}
+        if operator_token:
+            parts["operator"] = OperatorApi(target, operator_token)
+        else:
+            unavailable["operator"] = "set SENTINEL_OPERATOR_TOKEN to run blackout steps"
+        env = {"backend": f"{target} (--target)",
+               "stored set": "DATABASE_URL" if endpoints.database_url else "GET /api/detections"}
+        self.say(f"target: {target} (fault steps needing the local stack are skipped)")
+        return await self._drive(endpoints, parts, unavailable, env)
+
+    async def _drive(self, ep: Endpoints, parts: Mapping[str, object],
+                     unavailable: dict[str, str], environment: dict[str, str]) -> RunOutcome:
+        scenario = self.opt.scenario
+        report_dir = Path(self.opt.report_dir)
+        report_dir.mkdir(parents=True, exist_ok=True)
+        state_dir = report_dir / "fleet-state"
+        shutil.rmtree(state_dir, ignore_errors=True)
+        config = FleetConfig(
+            target=ep.ingest_url, state_dir=state_dir, nodes=scenario.fleet.nodes,
+            rate=scenario.fleet.rate, dashboards=scenario.fleet.dashboards, duration=None,
+            enrollment_key=ep.enrollment_key, viewer_token=ep.viewer_token, heartbeat_s=1.0,
+            node_prefix=_node_prefix(scenario), backoff_base_s=0.1, backoff_cap_s=BACKOFF_CAP_S,
+            drain_timeout_s=scenario.drain_s, concurrency=min(64, max(4, scenario.fleet.nodes)))
+        node_ids = config.node_ids()
+        ctx = RunContext(fleet=FleetIds(node_ids), unavailable=unavailable,
+                         **parts)  # type: ignore[arg-type]
+        for cap in ("toxiproxy", "l3", "backend", "database", "operator"):
+            if getattr(ctx, cap) is None and cap not in unavailable:
+                unavailable[cap] = f"{cap} is not available in this run"
+        fleet = StackFleet(config, stream_url=ep.stream_url)
+        player = TimelinePlayer(scenario.steps, ctx)
+        backlog: list[SeriesPoint] = []
+        acked: list[SeriesPoint] = []
+        harness_errors: list[str] = []
+        started_at = time.time()
+        self.say(f"fleet: {len(node_ids)} nodes ({node_ids[0]}...) at {scenario.fleet.rate:g}"
+                 f"/s -> {ep.ingest_url}; {scenario.fleet.dashboards} dashboards -> "
+                 f"{ep.stream_url}")
+        await fleet.start()
+        live = LiveView(self.out, fleet.snapshot, player,
+                        scenario.duration_s + scenario.drain_s, every_s=self.opt.live_every_s)
+        tasks = [asyncio.create_task(self._sample(fleet, backlog, acked))]
+        if not self.opt.quiet:
+            tasks.append(asyncio.create_task(live.run()))
+        generation_ended_at: float | None = None
+        drained_at: float | None = None
+        try:
+            play = asyncio.create_task(player.run())
+            # Generation lasts the scenario's duration, whenever the timeline ends.
+            await asyncio.sleep(scenario.duration_s)
+            done: set[asyncio.Task[object]] = {play} if play.done() else set()
+            if not done and all(step.end_s <= scenario.duration_s for step in scenario.steps):
+                # Steps that end with the run: let their revert finish rather than cut it.
+                done, _ = await asyncio.wait({play}, timeout=REVERT_GRACE_S)
+            if play in done and play.exception() is not None:
+                harness_errors.append(f"timeline: {play.exception()!r}")
+            if not play.done():
+                play.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await play
+            generation_ended_at = time.time()
+            live.phase = "draining"
+            result = await fleet.drain(scenario.drain_s)
+            if result.outbox_empty and result.dashboards_caught_up:
+                drained_at = generation_ended_at + result.seconds
+            await asyncio.sleep(2 * SAMPLE_S)  # a last backlog sample after the drain
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await fleet.close()
+        generated, dashboards = ledger_evidence(state_dir, node_ids)
+        try:
+            if ep.database_url:
+                stored = await stored_from_database(ep.database_url, node_ids)
+            else:
+                stored = await stored_from_api(ep.api_url, ep.viewer_token, node_ids)
+        except Exception as exc:
+            harness_errors.append(f"could not read the stored detections: {exc!r}")
+            stored = []
+        evidence = Evidence(generated=generated, stored=stored, dashboards=dashboards,
+                            fault_windows=list(player.windows), backlog=backlog,
+                            acked_per_s=acked, run_started_at=started_at,
+                            generation_ended_at=generation_ended_at, drained_at=drained_at,
+                            harness_errors=tuple(harness_errors))
+        env = basic_environment()
+        env.update(environment)
+        env["fleet"] = (f"{len(node_ids)} nodes x {scenario.fleet.rate:g}/s, "
+                        f"{scenario.fleet.dashboards} dashboards, ids {config.node_prefix}-*")
+        run = RunInfo(scenario=scenario, environment=env, started_at=started_at,
+                      ended_at=time.time())
+        published = await asyncio.to_thread(publish, evidence, run, report_dir,
+                                            junit_path=self.opt.junit_path)
+        return RunOutcome(published.exit_code, published=published)
+
+    async def _sample(self, fleet: Fleet, backlog: list[SeriesPoint],
+                      acked: list[SeriesPoint]) -> None:
+        last_t, last_acked = time.time(), fleet.counters.acked
+        while True:
+            await asyncio.sleep(SAMPLE_S)
+            now = time.time()
+            backlog.append(SeriesPoint(now, float(fleet.backlog)))
+            count = fleet.counters.acked
+            acked.append(SeriesPoint(now, (count - last_acked) / max(1e-6, now - last_t)))
+            last_t, last_acked = now, count
+
+
+async def run_scenario(options: RunOptions) -> RunOutcome:
+    """Run ``options.scenario`` and return its outcome (exit code, reports)."""
+    return await Runner(options).run()

@@ -1,0 +1,106 @@
+"""Evidence of a run from its own sources (DESIGN section 9), never from backend counters.
+
+- generated, dashboards' receipts: the fleet's ledger (``simulator.ledger.Ledger``);
+- stored: PostgreSQL (``detections`` rows of this run's node ids), or, aimed at a backend
+  without ``DATABASE_URL``, ``GET /api/detections`` per node id;
+- the content hash of a stored row is ``simulator.payloads.content_hash`` of the stored
+  payload, the function the ledger used when the node generated it: both sides hash the
+  canonical JSON (sorted keys) of the same keys, so jsonb's own key order does not matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from chaos.verdict.evidence import (
+    DashboardRecord,
+    GeneratedDetection,
+    ReceivedEvent,
+    StoredDetection,
+)
+from simulator.ledger import Ledger
+from simulator.payloads import content_hash
+
+
+def ledger_evidence(state_dir: Path, node_ids: Sequence[str]
+                    ) -> tuple[list[GeneratedDetection], list[DashboardRecord]]:
+    """What the fleet generated and what each dashboard received (this run's nodes only)."""
+    wanted = set(node_ids)
+    with Ledger(state_dir) as ledger:
+        generated = [GeneratedDetection(node_id=n, seq=s, content_hash=h,
+                                        captured_at=cap / 1e6)
+                     for n, s, cap, h, _acked, _status in ledger.generated() if n in wanted]
+        captured = {(g.node_id, g.seq): g.captured_at for g in generated}
+        dashboards = []
+        for name, info in sorted(ledger.dashboards().items()):
+            events = [ReceivedEvent(stream_seq=sseq, node_id=n, seq=nseq,
+                                    received_at=recv / 1e6, committed_at=committed / 1e6,
+                                    captured_at=captured.get((n, nseq)))
+                      for sseq, n, nseq, recv, committed in ledger.received(name)
+                      if n in wanted and nseq is not None and committed is not None]
+            dashboards.append(DashboardRecord(
+                name=name, events=events, reconnects=info.reconnects,
+                client_duplicates=info.duplicates, client_out_of_order=info.out_of_order))
+    return generated, dashboards
+
+
+def stored_hash(payload: dict[str, Any]) -> int:
+    return content_hash(payload)
+
+
+async def stored_from_database(database_url: str, node_ids: Sequence[str]
+                               ) -> list[StoredDetection]:
+    """One entry per stored row of these nodes (two rows of one identity = stored twice)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url, timeout=10)
+    try:
+        rows = await conn.fetch(
+            "SELECT node_id, seq, payload::text AS payload, "
+            "extract(epoch FROM committed_at)::float8 AS committed "
+            "FROM detections WHERE node_id = ANY($1::text[])", list(node_ids))
+    finally:
+        await conn.close()
+    return [StoredDetection(node_id=r["node_id"], seq=int(r["seq"]),
+                            content_hash=stored_hash(orjson.loads(r["payload"])),
+                            committed_at=float(r["committed"]))
+            for r in rows]
+
+
+_API_ONLY = ("id", "stream_seq", "committed_at")
+
+
+async def stored_from_api(base_url: str, viewer_token: str, node_ids: Sequence[str]
+                          ) -> list[StoredDetection]:
+    """The stored set as the backend's read API gives it (field rehearsal without DB access)."""
+    out: list[StoredDetection] = []
+    headers = {"Authorization": f"Bearer {viewer_token}"}
+    async with httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=30.0,
+                                 headers=headers) as client:
+        for node_id in node_ids:
+            cursor: str | None = None
+            for _page in range(100_000):
+                params: dict[str, str | int] = {"node_id": node_id, "limit": 1000}
+                if cursor:
+                    params["cursor"] = cursor
+                resp = await client.get("/api/detections", params=params)
+                resp.raise_for_status()
+                data = resp.json()
+                for item in data["items"]:
+                    committed = item.get("committed_at")
+                    payload = {k: v for k, v in item.items() if k not in _API_ONLY}
+                    out.append(StoredDetection(
+                        node_id=item["node_id"], seq=int(item["seq"]),
+                        content_hash=stored_hash(payload),
+                        committed_at=(datetime.fromisoformat(committed).timestamp()
+                                      if committed else None)))
+                cursor = data.get("next_cursor")
+                if not cursor:
+                    break
+    return out

@@ -1,0 +1,110 @@
+"""The Locust command-line options of the Sentinel load tests, each with its env var.
+
+Tokens and addresses use the same environment variable names as the embedded stack and
+docker-compose.chaos.yml (SENTINEL_ENROLLMENT_KEY, SENTINEL_VIEWER_TOKEN,
+SENTINEL_OPERATOR_TOKEN, TOXIPROXY_URL), so a shell that ran the stack can run Locust.
+Locust forwards custom options from the master to its workers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["RunOptions", "add_arguments"]
+
+
+def add_arguments(parser: Any) -> None:
+    """Register the options on Locust's (configargparse) parser."""
+    group = parser  # Locust's own add_argument: it takes include_in_web_ui / is_secret
+    group.add_argument("--enrollment-key", env_var="SENTINEL_ENROLLMENT_KEY", default="",
+                       is_secret=True, help="Enrollment key edge users register with")
+    group.add_argument("--viewer-token", env_var="SENTINEL_VIEWER_TOKEN", default="",
+                       is_secret=True,
+                       help="Viewer token for the dashboards' WebSocket and the gate's reads")
+    group.add_argument("--operator-token", env_var="SENTINEL_OPERATOR_TOKEN", default="",
+                       is_secret=True,
+                       help="Operator token; the gate reads with it when no viewer token")
+    group.add_argument("--api-url", env_var="SENTINEL_API_URL", default="",
+                       help="Backend base URL the gate reads from, bypassing the fault "
+                            "proxies (default: --host)")
+    group.add_argument("--stream-url", env_var="SENTINEL_STREAM_URL", default="",
+                       help="Base URL of the WebSocket (e.g. the stream proxy, "
+                            "ws://127.0.0.1:8667; default: --host with ws://)")
+    group.add_argument("--toxiproxy-url", env_var="TOXIPROXY_URL", default="",
+                       help="Toxiproxy API the load shape plays the fault timeline through")
+    group.add_argument("--scenario", env_var="SENTINEL_SCENARIO", default="",
+                       help="Scenario YAML whose 'steps' are played as the fault timeline")
+    group.add_argument("--dashboards", type=int, env_var="SENTINEL_DASHBOARDS", default=2,
+                       help="Dashboard (WebSocket) users, on top of -u edge-node users")
+    group.add_argument("--edge-rate", type=float, env_var="SENTINEL_EDGE_RATE", default=5.0,
+                       help="Detections per second each edge node produces")
+    group.add_argument("--warmup", type=float, env_var="SENTINEL_WARMUP_S", default=2.0,
+                       help="Seconds the dashboards connect before the edge nodes ramp")
+    group.add_argument("--max-delivery-p99-ms", type=float,
+                       env_var="SENTINEL_MAX_DELIVERY_P99_MS", default=1000.0,
+                       help="Gate: WebSocket delivery p99 limit in ms")
+    group.add_argument("--drain-timeout", type=float, env_var="SENTINEL_DRAIN_TIMEOUT_S",
+                       default=15.0, help="Gate: seconds dashboards get to catch up at stop")
+    group.add_argument("--gate-report", env_var="SENTINEL_GATE_REPORT", default="",
+                       help="Write the gate's result as JSON to this path")
+    group.add_argument("--no-gate", action="store_true", env_var="SENTINEL_NO_GATE",
+                       default=False, help="Do not judge the run at stop")
+    group.add_argument("--node-prefix", env_var="SENTINEL_NODE_PREFIX", default="locust",
+                       help="Prefix of the node ids the edge users register")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The parsed options, typed, with the defaults derived from --host filled in."""
+
+    host: str
+    enrollment_key: str
+    viewer_token: str
+    operator_token: str
+    api_url: str
+    stream_url: str
+    toxiproxy_url: str
+    scenario: str
+    dashboards: int
+    edge_rate: float
+    warmup: float
+    max_delivery_p99_ms: float
+    drain_timeout: float
+    gate_report: str
+    gate: bool
+    node_prefix: str
+    num_users: int
+    spawn_rate: float
+    run_time: float | None
+
+    @property
+    def read_token(self) -> str:
+        return self.viewer_token or self.operator_token
+
+    @classmethod
+    def from_environment(cls, environment: Any) -> RunOptions:
+        opts = environment.parsed_options
+        host = (environment.host or getattr(opts, "host", "") or "").rstrip("/")
+        stream = opts.stream_url or host.replace("https://", "wss://").replace("http://", "ws://")
+        return cls(
+            host=host,
+            enrollment_key=opts.enrollment_key,
+            viewer_token=opts.viewer_token,
+            operator_token=opts.operator_token,
+            api_url=(opts.api_url or host).rstrip("/"),
+            stream_url=stream.rstrip("/"),
+            toxiproxy_url=opts.toxiproxy_url.rstrip("/"),
+            scenario=opts.scenario,
+            dashboards=int(opts.dashboards),
+            edge_rate=float(opts.edge_rate),
+            warmup=float(opts.warmup),
+            max_delivery_p99_ms=float(opts.max_delivery_p99_ms),
+            drain_timeout=float(opts.drain_timeout),
+            gate_report=opts.gate_report,
+            gate=not opts.no_gate,
+            node_prefix=opts.node_prefix,
+            num_users=int(opts.num_users or 1),
+            spawn_rate=float(opts.spawn_rate or 1),
+            run_time=float(opts.run_time) if opts.run_time else None,
+        )

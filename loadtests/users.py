@@ -1,0 +1,204 @@
+"""The Locust users: an edge node (store-and-forward over HTTP) and a dashboard (WebSocket).
+
+Import this only from a locustfile: it imports Locust, which monkey-patches the process.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import deque
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, User, constant, task
+
+from loadtests._backend import stream_head
+from loadtests._dashboard import DashboardSession
+from loadtests._evidence import evidence_for
+from loadtests._options import RunOptions
+from simulator.payloads import content_hash, make_detection, payload_bytes
+
+__all__ = ["DashboardUser", "EdgeNodeUser"]
+
+BATCH_MAX = 100
+MAX_RETRY_AFTER_S = 10.0
+
+
+def _retry_after(response: Any) -> float:
+    """Seconds the server asked us to wait (``Retry-After``), bounded; 1 s when unreadable."""
+    try:
+        return min(max(float(response.headers.get("Retry-After", "1")), 0.0), MAX_RETRY_AFTER_S)
+    except (TypeError, ValueError):
+        return 1.0
+
+
+def _raw(body: bytes) -> Any:
+    """geventhttpclient sends bytes as they are; Locust's annotation only lists str/dict."""
+    return body
+
+
+class EdgeNodeUser(FastHttpUser):
+    """One edge node: its own ``node_id`` and ``seq``, an in-memory outbox, idempotent resends.
+
+    A detection leaves the outbox only on its ack (201, or 200 ``duplicate``); anything else
+    (a reset, a timeout, 429/503) leaves it there for the next flush, byte-identical, so a
+    resend of a stored item is answered as a duplicate and never becomes a second row.
+    """
+
+    network_timeout = 5.0
+    connection_timeout = 3.0
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self.opts = RunOptions.from_environment(environment)
+        self.evidence = evidence_for(environment)
+        self.node_id = f"{self.opts.node_prefix}-{uuid.uuid4().hex[:12]}"
+        self.seq = 0
+        self.outbox: deque[tuple[int, bytes]] = deque()
+        self.hashes: dict[int, int] = {}  # seq -> content hash, until acked
+        self.token = ""
+
+    def wait_time(self) -> float:
+        return 1.0 / max(self.opts.edge_rate, 0.01)
+
+    def on_start(self) -> None:
+        self.evidence.add_node(self.node_id)  # before registering: the gate reads it back
+        self._register()
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+
+    def _register(self) -> bool:
+        body = {"node_id": self.node_id, "name": f"locust edge {self.node_id}", "model": "yolov8n"}
+        headers = {"Authorization": f"Bearer {self.opts.enrollment_key}"}
+        for attempt in range(10):
+            with self.client.post("/api/nodes/register", json=body, headers=headers,
+                                  name="/api/nodes/register", catch_response=True) as resp:
+                if resp.status_code in (200, 201):
+                    self.token = str(resp.json()["token"])
+                    resp.success()
+                    return True
+                resp.failure(f"register answered {resp.status_code}")
+                if resp.status_code in (401, 403):
+                    self.evidence.counters["register_refused"] += 1
+                    return False  # a wrong SENTINEL_ENROLLMENT_KEY does not heal by retrying
+                delay = _retry_after(resp) if resp.status_code in (429, 503) else 0.2 * 2**attempt
+            gevent.sleep(min(delay, 3.0))
+        return False
+
+    @task
+    def detect(self) -> None:
+        """Capture one detection into the outbox, then flush what the link lets through."""
+        self.seq += 1
+        payload = make_detection(self.node_id, self.seq, time.time())
+        self.outbox.append((self.seq, payload_bytes(payload)))
+        self.hashes[self.seq] = content_hash(payload)
+        if self.token or self._register():
+            self._flush()
+        self.evidence.outbox_left[self.node_id] = len(self.outbox)
+
+    def _flush(self) -> None:
+        while self.outbox:
+            sent = self._send_batch() if len(self.outbox) > 1 else self._send_one()
+            if not sent:
+                return  # the link or the server said wait: keep the outbox, retry next tick
+
+    def _handle_refusal(self, resp: Any) -> None:
+        status = resp.status_code
+        if status in (429, 503):
+            wait = _retry_after(resp)
+            self.evidence.counters["retry_after_waits"] += 1
+            resp.failure(f"{status}, Retry-After {wait:g}s")
+            gevent.sleep(wait)
+        elif status in (401, 403):
+            resp.failure(f"{status}: token refused, re-registering")
+            self.token = ""
+        elif status == 0:
+            self.evidence.counters["transport_errors"] += 1
+            resp.failure(f"transport error: {resp.error!r}")
+        else:
+            resp.failure(f"unexpected {status}")
+
+    def _ack(self, seq: int) -> None:
+        self.evidence.record_ack(self.node_id, seq, self.hashes.pop(seq))
+
+    def _send_one(self) -> bool:
+        seq, body = self.outbox[0]
+        with self.client.post("/api/detections", data=_raw(body), headers=self._headers(),
+                              name="/api/detections", catch_response=True) as resp:
+            status = resp.status_code
+            if status in (200, 201):
+                if status == 200:
+                    self.evidence.counters["duplicates_acked"] += 1
+                self._ack(seq)
+                self.outbox.popleft()
+                resp.success()
+                return True
+            if status in (400, 409, 413, 422):
+                # the server refused this item for good: resending cannot change the answer
+                self.evidence.counters[f"refused_{status}"] += 1
+                self.hashes.pop(seq, None)
+                self.outbox.popleft()
+                resp.failure(f"{status}: {(resp.text or '')[:200]}")
+                return True
+            self._handle_refusal(resp)
+            return False
+
+    def _send_batch(self) -> bool:
+        items = list(self.outbox)[:BATCH_MAX]
+        body = b'{"items":[' + b",".join(raw for _, raw in items) + b"]}"
+        with self.client.post("/api/detections/batch", data=_raw(body), headers=self._headers(),
+                              name="/api/detections/batch", catch_response=True) as resp:
+            if resp.status_code != 200:
+                self._handle_refusal(resp)
+                return False
+            done: set[int] = set()
+            for result in resp.json().get("results", []):
+                seq, status = int(result["seq"]), int(result["status"])
+                if status in (200, 201):
+                    self._ack(seq)
+                    done.add(seq)
+                elif status in (409, 422):
+                    self.evidence.counters[f"refused_{status}"] += 1
+                    self.hashes.pop(seq, None)
+                    done.add(seq)
+            self.outbox = deque(item for item in self.outbox if item[0] not in done)
+            resp.success()
+            return bool(done)
+
+
+class DashboardUser(User):
+    """A dashboard: one WebSocket subscription per user, resumed with ``?since=``.
+
+    Every delivered event is reported to Locust as request type ``WS``, name ``deliver``,
+    with the delivery latency (receive time - ``committed_at``) as its response time, so
+    the stats table, charts, CSV and HTML report show it next to the HTTP requests.
+    """
+
+    fixed_count = 2
+    wait_time = constant(1)
+
+    def on_start(self) -> None:
+        opts = RunOptions.from_environment(self.environment)
+        evidence = evidence_for(self.environment)
+        evidence.started.wait(timeout=10)
+        since = evidence.start_head
+        if since is None:
+            since = stream_head(opts)
+        self.session = DashboardSession(
+            f"dash-{uuid.uuid4().hex[:8]}", opts.stream_url, opts.viewer_token, since,
+            self._report,
+        )
+        evidence.dashboards.append(self.session)
+        self.session.start()
+
+    def _report(self, latency_ms: float, size: int, error: Exception | None) -> None:
+        self.environment.events.request.fire(
+            request_type="WS", name="deliver" if error is None else "reconnect",
+            response_time=latency_ms, response_length=size, exception=error, context={},
+        )
+
+    @task
+    def watch(self) -> None:
+        """The subscription reads in its own greenlet; this user only keeps it company."""

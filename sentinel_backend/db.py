@@ -1,0 +1,55 @@
+"""Database access basics: the pool, and telling "database unavailable" from a bad query."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+__all__ = ["DatabaseUnavailable", "Overloaded", "connect_pool", "is_unavailable"]
+
+
+class DatabaseUnavailable(RuntimeError):
+    """PostgreSQL cannot be reached right now; clients get 503 with Retry-After."""
+
+
+class Overloaded(RuntimeError):
+    """A bounded queue is full; clients get 429 with Retry-After."""
+
+
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    TimeoutError,
+    ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.OperatorInterventionError,
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True for errors that mean the database (or the link to it) is down, not our query."""
+    return isinstance(exc, _UNAVAILABLE)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    await conn.execute("SET TIME ZONE 'UTC'")
+
+
+async def connect_pool(dsn: str, size: int) -> asyncpg.Pool:
+    """A pool whose connections speak UTC; broken connections are replaced lazily."""
+    pool: asyncpg.Pool = await asyncpg.create_pool(
+        dsn,
+        min_size=1,
+        max_size=size,
+        init=_init_connection,
+        command_timeout=30,
+        max_inactive_connection_lifetime=60,
+        timeout=5,
+    )
+    return pool

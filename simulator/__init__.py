@@ -1,0 +1,23 @@
+"""Simulated Sentinel edge nodes and dashboards, the fleet runner and its ledger.
+
+Speaks to the backend only over HTTP/WebSocket (docs/api.md).
+"""
+
+from simulator.dashboard import DashboardClient
+from simulator.fleet import DrainResult, Fleet, FleetConfig, FleetCounters
+from simulator.ledger import DashboardInfo, Ledger, ledger_files
+from simulator.payloads import content_hash, make_detection, payload_bytes
+
+__all__ = [
+    "DashboardClient",
+    "DashboardInfo",
+    "DrainResult",
+    "Fleet",
+    "FleetConfig",
+    "FleetCounters",
+    "Ledger",
+    "content_hash",
+    "ledger_files",
+    "make_detection",
+    "payload_bytes",
+]

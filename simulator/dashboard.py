@@ -1,0 +1,285 @@
+"""A dashboard client: one WebSocket subscriber of ``/ws`` that never loses its place.
+
+It keeps the last stream seq it accepted, reconnects with backoff and
+``?since=<last>`` after any close (or when the server's heartbeats stop), drops
+repeats, records gaps and out-of-order arrivals, and measures every event's
+delivery latency (receipt - committed_at) and end-to-end latency (receipt -
+captured_at). One ``orjson.loads`` per frame; one receipt time per frame, so a
+frame that carries a batch of events costs one ledger row per contiguous run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
+
+from simulator._backoff import full_jitter
+from simulator._stats import MsHistogram
+from simulator._store import TickBatch
+
+__all__ = ["DashboardClient", "DashboardSink", "event_times", "parse_time_us", "ws_url"]
+
+log = logging.getLogger("simulator.dashboard")
+
+
+def parse_time_us(value: str) -> int:
+    """Microseconds since the epoch of an RFC 3339 timestamp."""
+    dt = datetime.fromisoformat(value)
+    return int(dt.timestamp() * 1_000_000)
+
+
+def ws_url(target: str, since: int | None, token: str) -> str:
+    base = target.rstrip("/")
+    if base.startswith("https://"):
+        base = "wss://" + base[len("https://") :]
+    elif base.startswith("http://"):
+        base = "ws://" + base[len("http://") :]
+    q = f"token={quote(token, safe='')}"
+    if since is not None:
+        q = f"since={since}&{q}"
+    return f"{base}/ws?{q}"
+
+
+class DashboardSink(Protocol):
+    """What a dashboard writes into: the fleet's open tick batch and its stream cache.
+
+    ``stream_cache`` maps a stream seq to (committed_us, captured_us) once any
+    dashboard has parsed it, so 100 dashboards parse each event's times once.
+    """
+
+    @property
+    def batch(self) -> TickBatch: ...
+
+    @property
+    def stream_cache(self) -> dict[int, tuple[int | None, int | None]]: ...
+
+    def stream_info(self, seq: int, event: dict[str, Any]) -> tuple[int | None, int | None]:
+        """Parse (and record in the ledger's stream table) an event seen for the first time."""
+        ...
+
+
+def event_times(event: dict[str, Any]) -> tuple[int | None, int | None, str | None, int | None]:
+    """(committed_us, captured_us, node_id, node_seq) of a stream event."""
+    committed = event.get("committed_at")
+    committed_us = parse_time_us(committed) if committed else None
+    data = event.get("data") or {}
+    captured_us: int | None = None
+    node_seq: int | None = None
+    if event.get("type") == "detection":
+        cap = data.get("captured_at")
+        if cap:
+            captured_us = parse_time_us(cap)
+        ns = data.get("seq")
+        node_seq = int(ns) if ns is not None else None
+    node_id = data.get("node_id")
+    return committed_us, captured_us, node_id if isinstance(node_id, str) else None, node_seq
+
+
+class DashboardClient:
+    """One subscriber. Run with ``await client.run(stop_event)``."""
+
+    def __init__(
+        self,
+        idx: int,
+        name: str,
+        target: str,
+        token: str,
+        sink: DashboardSink,
+        since: int,
+        counters: tuple[int, int, int, int] = (0, 0, 0, 0),
+        delivery: MsHistogram | None = None,
+        e2e: MsHistogram | None = None,
+        backoff_base_s: float = 0.2,
+        backoff_cap_s: float = 5.0,
+        open_timeout_s: float = 5.0,
+        on_event: Callable[[int], None] | None = None,
+    ) -> None:
+        self.idx = idx
+        self.name = name
+        self.target = target
+        self.token = token
+        self.sink = sink
+        self.last_seq = since
+        self.duplicates, self.gaps, self.out_of_order, self.reconnects = counters
+        self.holes: set[int] = set()
+        self.delivery = delivery if delivery is not None else MsHistogram()
+        self.e2e = e2e if e2e is not None else MsHistogram()
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.open_timeout_s = open_timeout_s
+        self.received = 0
+        self.heartbeat_s = 5.0
+        self.last_frame = time.monotonic()
+        self.connected = asyncio.Event()
+        self.head = 0
+        self.last_close: str | None = None
+        self._ws: ClientConnection | None = None
+        self._on_event = on_event
+
+    def _mark_dirty(self) -> None:
+        self.sink.batch.dashboards[self.idx] = (
+            self.last_seq, self.duplicates, self.gaps, self.out_of_order, self.reconnects,
+        )
+
+    def check_alive(self, now: float) -> None:
+        """Abort the link when the server's heartbeats have stopped (called by the fleet ticker)."""
+        ws = self._ws
+        if ws is not None and now - self.last_frame > 2.5 * self.heartbeat_s + 1.0:
+            log.info("%s: no frame for %.1f s, reconnecting", self.name, now - self.last_frame)
+            self.last_frame = now
+            with contextlib.suppress(Exception):
+                ws.transport.abort()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        attempt = 0
+        first = True
+        while not stop.is_set():
+            if not first:
+                self.reconnects += 1
+                self._mark_dirty()
+            first = False
+            url = ws_url(self.target, self.last_seq, self.token)
+            try:
+                async with connect(
+                    url, open_timeout=self.open_timeout_s, ping_interval=None, compression=None,
+                    max_size=64 * 1024 * 1024, max_queue=64, close_timeout=1,
+                ) as ws:
+                    self._ws = ws
+                    self.last_frame = time.monotonic()
+                    while True:
+                        raw = await ws.recv(decode=False)
+                        self._on_frame(raw)
+                        if self.connected.is_set():
+                            attempt = 0
+            except asyncio.CancelledError:
+                raise
+            except ConnectionClosed as exc:
+                code = exc.rcvd.code if exc.rcvd is not None else None
+                self.last_close = f"closed {code}"
+                if code in (4401, 4403, 4400):
+                    log.warning("%s: server closed with %s", self.name, code)
+                    attempt += 1
+                elif code == 4008:  # too slow: resume at once from last seq
+                    attempt = 0
+                else:
+                    attempt += 1
+            except InvalidStatus as exc:
+                self.last_close = f"http {exc.response.status_code}"
+                attempt += 1
+            except WebSocketException as exc:  # handshake cut short, protocol error
+                self.last_close = type(exc).__name__
+                attempt += 1
+            except (OSError, TimeoutError) as exc:
+                self.last_close = type(exc).__name__
+                attempt += 1
+            except Exception as exc:  # a malformed frame must not kill the subscriber
+                log.exception("%s: unexpected %s", self.name, exc)
+                self.last_close = type(exc).__name__
+                attempt += 1
+            finally:
+                self._ws = None
+                self.connected.clear()
+            if stop.is_set():
+                break
+            delay = full_jitter(attempt, self.backoff_base_s, self.backoff_cap_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    async def close(self) -> None:
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(Exception):
+                await ws.close()
+
+    def _on_frame(self, raw: bytes | str) -> None:
+        recv_us = time.time_ns() // 1000
+        self.last_frame = time.monotonic()
+        msg: Any = orjson.loads(raw)
+        mtype = msg.get("type")
+        if mtype == "events":
+            self._on_events(msg["events"], recv_us)
+        elif mtype == "heartbeat":
+            self.head = int(msg.get("head") or 0)
+        elif mtype == "hello":
+            hb = msg.get("heartbeat_s")
+            if isinstance(hb, int | float) and hb > 0:
+                self.heartbeat_s = float(hb)
+            self.head = int(msg.get("head") or 0)
+            self.connected.set()
+
+    def _on_events(self, events: list[dict[str, Any]], recv_us: int) -> None:
+        # The hot path (100 dashboards x every event): locals, no per-event calls
+        # unless the event is new to the whole fleet.
+        batch = self.sink.batch
+        cache_get = self.sink.stream_cache.get
+        stream_info = self.sink.stream_info
+        dh, eh = self.delivery, self.e2e
+        db, eb, dmax, emax = dh.buckets, eh.buckets, dh.max_ms, eh.max_ms
+        last = self.last_seq
+        run_lo = run_hi = -1
+        runs = batch.received
+        accepted = n_d = n_e = 0
+        min_c = min_cap = recv_us
+        for ev in events:
+            s = ev["seq"]
+            if s == last + 1:
+                last = s
+            elif s > last + 1:
+                self.gaps += 1
+                batch.anomalies.append((self.idx, "gap", last + 1, s - 1, recv_us))
+                self.holes.update(range(last + 1, s))
+                last = s
+            elif s in self.holes:
+                self.holes.discard(s)
+                self.out_of_order += 1
+                batch.anomalies.append((self.idx, "out_of_order", s, s, recv_us))
+            else:
+                self.duplicates += 1
+                batch.anomalies.append((self.idx, "duplicate", s, s, recv_us))
+                continue
+            accepted += 1
+            if s == run_hi + 1:
+                run_hi = s
+            else:
+                if run_lo >= 0:
+                    runs.append((self.idx, run_lo, run_hi, recv_us))
+                run_lo = run_hi = s
+            info = cache_get(s)
+            if info is None:
+                info = stream_info(s, ev)
+            c_us, cap_us = info
+            if c_us is not None:
+                i = (recv_us - c_us) // 1000
+                db[0 if i < 0 else (i if i < dmax else dmax)] += 1
+                n_d += 1
+                if c_us < min_c:
+                    min_c = c_us
+            if cap_us is not None:
+                i = (recv_us - cap_us) // 1000
+                eb[0 if i < 0 else (i if i < emax else emax)] += 1
+                n_e += 1
+                if cap_us < min_cap:
+                    min_cap = cap_us
+        if run_lo >= 0:
+            runs.append((self.idx, run_lo, run_hi, recv_us))
+        dh.count += n_d
+        eh.count += n_e
+        if n_d and (recv_us - min_c) / 1000.0 > dh.max_seen:
+            dh.max_seen = (recv_us - min_c) / 1000.0
+        if n_e and (recv_us - min_cap) / 1000.0 > eh.max_seen:
+            eh.max_seen = (recv_us - min_cap) / 1000.0
+        self.last_seq = last
+        self.received += accepted
+        if self._on_event is not None:
+            self._on_event(accepted)
+        self._mark_dirty()

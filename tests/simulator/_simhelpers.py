@@ -1,0 +1,66 @@
+"""Shared checks of the simulator's integration tests: what the backend stored vs the ledger."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from simulator.ledger import Ledger
+from simulator.payloads import content_hash
+
+
+def stored_detections(url: str, token: str) -> list[dict[str, Any]]:
+    """Every stored detection, through GET /api/detections (paginated by cursor)."""
+    items: list[dict[str, Any]] = []
+    cursor: str | None = None
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
+                      timeout=30) as c:
+        while True:
+            params: dict[str, str | int] = {"limit": 1000}
+            if cursor:
+                params["cursor"] = cursor
+            r = c.get("/api/detections", params=params)
+            r.raise_for_status()
+            body = r.json()
+            items.extend(body["items"])
+            cursor = body.get("next_cursor")
+            if not cursor:
+                return items
+
+
+def check_exactly_once(state: Path, items: list[dict[str, Any]]) -> dict[str, int]:
+    """Every generated identity stored exactly once with its content; every dashboard saw
+    every stored detection exactly once. Returns a few figures for the assertion messages."""
+    stored = Counter((i["node_id"], int(i["seq"])) for i in items)
+    dup_stored = {k: n for k, n in stored.items() if n > 1}
+    assert not dup_stored, f"stored more than once: {list(dup_stored)[:10]}"
+    with Ledger(state) as led:
+        hashes = led.hashes()
+        generated = set(hashes)
+        assert generated, "the fleet generated nothing"
+        lost = generated - set(stored)
+        assert not lost, f"{len(lost)} generated detections not stored: {sorted(lost)[:10]}"
+        extra = set(stored) - generated
+        assert not extra, f"stored but never generated: {sorted(extra)[:10]}"
+        altered = [
+            (i["node_id"], i["seq"]) for i in items
+            if content_hash(i) != hashes[(i["node_id"], int(i["seq"]))]
+        ]
+        assert not altered, f"stored content differs from generated: {altered[:10]}"
+        assert not led.conflicts(), f"conflicts/rejections: {led.conflicts()[:5]}"
+        assert led.unacked() == set(), "outbox not drained"
+        want = Counter(dict.fromkeys(stored, 1))
+        dashboards = led.dashboards()
+        assert dashboards, "no dashboard in the ledger"
+        for name, info in dashboards.items():
+            got = led.received_detections(name)
+            missing = set(want) - set(got)
+            repeated = {k: n for k, n in got.items() if n > 1}
+            assert not missing, f"{name} missed {len(missing)}: {sorted(missing)[:10]}"
+            assert not repeated, f"{name} recorded repeats: {list(repeated)[:10]}"
+            assert info.gaps == 0, f"{name}: {info.gaps} gaps {led.anomalies(name)[:5]}"
+            assert info.duplicates == 0, f"{name}: {info.duplicates} repeated deliveries"
+        return {"generated": len(generated), "dashboards": len(dashboards)}
