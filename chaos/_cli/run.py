@@ -24,6 +24,13 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _setting(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -48,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
                          junit_path=Path(args.junit) if args.junit else None,
                          target=args.target,
                          data_dir=Path(args.data_dir) if args.data_dir else None,
-                         quiet=args.quiet)
+                         backend_env=dict(args.backend_env or ()), quiet=args.quiet)
     # SIGTERM (CI cancelling the job) tears down like Ctrl-C: faults reverted, processes
     # stopped by PID, namespaces removed.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -87,6 +94,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                              "SENTINEL_OPERATOR_TOKEN; stored set from DATABASE_URL if set)")
     parser.add_argument("--data-dir", metavar="DIR",
                         help="keep the embedded PostgreSQL's data here (default: throwaway)")
+    parser.add_argument("--backend-env", type=_setting, action="append", metavar="KEY=VALUE",
+                        help="an extra setting for the embedded backend, repeatable; e.g. a "
+                             "planted fault for a self-test: SENTINEL_FAULT_DROP_ONE_IN=25")
     parser.add_argument("--quiet", action="store_true",
                         help="no startup lines or live view; only the summary")
     parser.set_defaults(func=_run)

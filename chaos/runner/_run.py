@@ -221,7 +221,11 @@ class Runner:
         self.say(f"fleet: {len(node_ids)} nodes ({node_ids[0]}...) at {scenario.fleet.rate:g}"
                  f"/s -> {ep.ingest_url}; {scenario.fleet.dashboards} dashboards -> "
                  f"{ep.stream_url}")
-        await fleet.start()
+        try:
+            await fleet.start()
+        except BaseException:
+            await fleet.close()
+            raise
         live = LiveView(self.out, fleet.snapshot, player,
                         scenario.duration_s + scenario.drain_s, every_s=self.opt.live_every_s)
         tasks = [asyncio.create_task(self._sample(fleet, backlog, acked))]
@@ -229,8 +233,8 @@ class Runner:
             tasks.append(asyncio.create_task(live.run()))
         generation_ended_at: float | None = None
         drained_at: float | None = None
+        play = asyncio.create_task(player.run())
         try:
-            play = asyncio.create_task(player.run())
             # Generation lasts the scenario's duration, whenever the timeline ends.
             await asyncio.sleep(scenario.duration_s)
             done: set[asyncio.Task[object]] = {play} if play.done() else set()
@@ -248,8 +252,16 @@ class Runner:
             result = await fleet.drain(scenario.drain_s)
             if result.outbox_empty and result.dashboards_caught_up:
                 drained_at = generation_ended_at + result.seconds
+                if ep.database_url and fleet.dashboards:
+                    drained_at = await _dashboards_at_database_head(
+                        fleet, ep.database_url, drained_at,
+                        generation_ended_at + scenario.drain_s)
             await asyncio.sleep(2 * SAMPLE_S)  # a last backlog sample after the drain
         finally:
+            if not play.done():  # an error or Ctrl-C: the player reverts what is in force
+                play.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await play
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -290,6 +302,38 @@ class Runner:
             count = fleet.counters.acked
             acked.append(SeriesPoint(now, (count - last_acked) / max(1e-6, now - last_t)))
             last_t, last_acked = now, count
+
+
+async def _dashboards_at_database_head(fleet: Fleet, database_url: str, drained_at: float,
+                                       deadline: float) -> float | None:
+    """The fleet judges "caught up" against ``/health``'s stream head, which a backend may
+    report before (or without) fanning an event out. The database says what was really
+    sequenced: every event stamped (none pending) and every dashboard at that head. Returns
+    when that held (``None``: not within the drain budget); on a database error, the fleet's
+    own answer stands."""
+    import asyncpg
+
+    try:
+        conn = await asyncpg.connect(database_url, timeout=10)
+    except Exception:
+        return drained_at
+    first = True
+    try:
+        while True:
+            row = await conn.fetchrow(
+                "SELECT coalesce(max(seq), 0) AS head, count(*) FILTER (WHERE seq IS NULL) "
+                "AS pending FROM stream_events")
+            assert row is not None
+            if row["pending"] == 0 and min(d.last_seq for d in fleet.dashboards) >= row["head"]:
+                return drained_at if first else time.time()
+            if time.time() >= deadline:
+                return None
+            first = False
+            await asyncio.sleep(0.2)
+    except Exception:
+        return drained_at
+    finally:
+        await conn.close()
 
 
 async def run_scenario(options: RunOptions) -> RunOutcome:
