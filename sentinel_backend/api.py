@@ -18,6 +18,7 @@ from .auth import hash_token, new_token
 from .core import ApiError, core_of, json_response, read_json, read_json_raw
 from .db import Overloaded
 from .ingest import Outcome, store_detections
+from .nodewrite import Beat, Registration, location_json
 from .validation import (
     Detection,
     Invalid,
@@ -107,26 +108,13 @@ async def register(request: Request) -> Response:
             ):
                 raise ApiError(422, f"location.{key} must be a number in [{lo}, {hi}]")
     token = new_token("node_")
-    async with core.pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            """INSERT INTO nodes (node_id, name, model, location, token_hash, last_heartbeat)
-               VALUES ($1, $2, $3, $4::jsonb, $5, now())
-               ON CONFLICT (node_id) DO UPDATE SET token_hash = EXCLUDED.token_hash,
-                   name = coalesce(EXCLUDED.name, nodes.name),
-                   model = coalesce(EXCLUDED.model, nodes.model),
-                   location = coalesce(EXCLUDED.location, nodes.location),
-                   status = CASE WHEN nodes.blackout THEN 'covert' ELSE 'online' END,
-                   last_heartbeat = now()
-               RETURNING (xmax = 0) AS created, status""",
-            node_id, name, model, orjson.dumps(location).decode() if location else None,
-            hash_token(token),
-        )
-        await _status_event(conn, node_id)
-        await _audit(conn, who.actor, "node.register" if row["created"] else "node.reregister",
-                     node_id, {"name": name, "model": model})
+    res = await core.registrar.submit(Registration(
+        node_id, name, model, location_json(location), hash_token(token), who.actor))
+    if res is None:  # cannot happen: the upsert returns every row it wrote
+        raise ApiError(503, "registration not stored; retry", {"Retry-After": "1"})
     core.tokens.forget_node(node_id)
-    return json_response({"node_id": node_id, "token": token, "status": row["status"]},
-                         201 if row["created"] else 200)
+    return json_response({"node_id": node_id, "token": token, "status": res.status},
+                         201 if res.created else 200)
 
 
 @router.post("/api/nodes/{node_id}/heartbeat")
@@ -141,27 +129,18 @@ async def heartbeat(node_id: str, request: Request) -> Response:
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int)
                               or not 0 <= depth < 2**31):
         raise ApiError(422, "outbox_depth must be a non-negative integer")
-    async with core.pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            """WITH old AS (SELECT status FROM nodes WHERE node_id = $1 FOR UPDATE)
-               UPDATE nodes SET last_heartbeat = now(), outbox_depth = $2,
-                   status = CASE WHEN blackout THEN 'covert' ELSE 'online' END
-               FROM old WHERE nodes.node_id = $1
-               RETURNING nodes.status, old.status AS old_status, nodes.blackout,
-                   (SELECT count(*) FROM node_commands c WHERE c.node_id = $1
-                    AND c.status IN ('pending', 'delivered')) AS pending""",
-            node_id, depth,
-        )
-        if row is None:
-            raise ApiError(404, f"unknown node {node_id}")
-        if row["status"] != row["old_status"]:
-            await _status_event(conn, node_id)
-            await _audit(conn, who.actor, "node.status", node_id,
-                         {"from": row["old_status"], "to": row["status"]})
+    res = await core.beats.submit(Beat(node_id, depth, who.actor))
+    if res is None:
+        raise ApiError(404, f"unknown node {node_id}")
     return json_response({
-        "node_id": node_id, "status": row["status"], "blackout": row["blackout"],
-        "pending_commands": row["pending"], "server_time": datetime.now(UTC).isoformat(),
+        "node_id": node_id, "status": res.status, "blackout": res.blackout,
+        "pending_commands": res.pending, "server_time": datetime.now(UTC).isoformat(),
     })
+
+
+async def heartbeat_route(request: Request) -> Response:
+    """`heartbeat` as a plain Starlette endpoint (see create_app)."""
+    return await heartbeat(request.path_params["node_id"], request)
 
 
 _NODE_COLUMNS = "node_id, status, last_heartbeat, blackout, registered_at"

@@ -29,6 +29,7 @@ from .db import DatabaseUnavailable, Overloaded, connect_pool, is_unavailable
 from .ingest import GroupCommitter
 from .metrics import Metrics
 from .migrate import apply_migrations
+from .nodewrite import GroupWriter, beat_group, register_group
 from .stream import Hub, Sequencer
 
 __all__ = ["create_app"]
@@ -173,12 +174,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   delay_s=settings.faults.stream_delay_ms / 1000)
         if settings.faults.active:
             log.warning("PLANTED FAULTS ON (self-test only): %s", settings.faults.describe())
+        # Registrations and heartbeats: one statement (one commit) per group, as detections.
+        registrar = GroupWriter(pool, register_group, lambda r: r.node_id, name="register",
+                                queue_max=settings.ingest_queue_max)
+        beats = GroupWriter(pool, beat_group, lambda b: b.node_id, name="heartbeat",
+                            queue_max=settings.ingest_queue_max)
         app.state.core = Core(settings, pool, TokenBook(
             settings.enrollment_key, settings.operator_token, settings.viewer_token),
-            committer, sequencer, hub, metrics)
+            committer, sequencer, hub, metrics, registrar, beats)
         app.state.batch_slots = asyncio.Semaphore(settings.batch_concurrency)
         app.state.batch_inflight = 0
         committer.start()
+        registrar.start()
+        beats.start()
         sequencer.start()
         await hub.start()
         log.info("backend started (version %s)", __version__)
@@ -187,6 +195,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await hub.stop()
             await committer.stop()
+            await registrar.stop()
+            await beats.stop()
             await sequencer.stop()
             await pool.close()
             log.info("backend stopped")
@@ -198,12 +208,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     _install_error_handlers(app)
     app.include_router(api.router)
     app.include_router(ws.router)
-    # The two ingest routes again, first and as plain Starlette routes: FastAPI's matching
-    # and dependency solving cost more per request than the handler itself. The FastAPI
+    # The hot routes (ingest, heartbeat, register) again, first and as plain Starlette
+    # routes: FastAPI's matching and dependency solving cost more per request than the
+    # handler itself. The FastAPI
     # routes stay registered (shadowed) so that /docs still lists them.
     app.router.routes[0:0] = [
         Route("/api/detections", api.post_detection, methods=["POST"]),
         Route("/api/detections/batch", api.post_batch, methods=["POST"]),
+        Route("/api/nodes/{node_id}/heartbeat", api.heartbeat_route, methods=["POST"]),
+        Route("/api/nodes/register", api.register, methods=["POST"]),
     ]
 
     @app.get("/health")

@@ -48,7 +48,7 @@ def _database(args: argparse.Namespace) -> tuple[str, EmbeddedPostgres | None]:
     data_dir = None if args.ephemeral else Path(args.data_dir or DEFAULT_DATA_DIR).expanduser()
     where = "a throwaway directory" if data_dir is None else str(data_dir)
     _step(f"DATABASE_URL not set: starting embedded PostgreSQL in {where}")
-    pg = EmbeddedPostgres(data_dir, port=args.pg_port)
+    pg = EmbeddedPostgres(data_dir, port=args.pg_port, die_with_parent=True)
     try:
         pg.start()
         _step(f"PostgreSQL listening on {pg.host}:{pg.port} (pid {pg.pid}, log {pg.log_path})")

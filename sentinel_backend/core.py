@@ -14,6 +14,7 @@ from .auth import Principal, TokenBook
 from .config import Settings
 from .ingest import GroupCommitter
 from .metrics import Metrics
+from .nodewrite import Beat, BeatResult, GroupWriter, Registration, RegResult
 from .stream import Hub, Sequencer
 from .validation import NODE_ID_RE, Invalid, parse_json
 
@@ -41,6 +42,8 @@ class Core:
     sequencer: Sequencer
     hub: Hub
     metrics: Metrics
+    registrar: GroupWriter[Registration, RegResult | None]
+    beats: GroupWriter[Beat, BeatResult | None]
 
     async def principal(self, conn: HTTPConnection, *roles: str,
                         token: str | None = None) -> Principal:

@@ -37,6 +37,17 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, _UNAVAILABLE)
 
 
+class _PoolConnection(asyncpg.Connection):  # type: ignore[misc]
+    """No reset query on release: asyncpg's default (advisory unlock, CLOSE ALL, UNLISTEN,
+    RESET ALL) is one more round trip per acquire, a tenth of a worker's CPU at 2,000
+    requests/s. Nothing here keeps session state on a pool connection (LISTEN and the
+    sequencer's advisory lock use connections of their own; the migration lock is
+    transaction-level); an open transaction is still rolled back by asyncpg on release."""
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.execute("SET TIME ZONE 'UTC'")
 
@@ -48,6 +59,7 @@ async def connect_pool(dsn: str, size: int) -> asyncpg.Pool:
         min_size=1,
         max_size=size,
         init=_init_connection,
+        connection_class=_PoolConnection,
         command_timeout=30,
         max_inactive_connection_lifetime=60,
         timeout=5,

@@ -12,6 +12,7 @@ because the backend acks a detection only after COMMIT and that ack must mean du
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import pwd
 import shutil
@@ -100,6 +101,19 @@ def _make_traversable(path: Path) -> None:
             continue
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (after the switch of user, which would clear it): ask the
+    kernel for SIGINT, PostgreSQL's fast shutdown, when the parent dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+    except (OSError, AttributeError):
+        pass
+
+
 class EmbeddedPostgres:
     """One PostgreSQL server process on loopback TCP, owned by PID.
 
@@ -110,6 +124,11 @@ class EmbeddedPostgres:
     Fault steps: ``kill(remove=False)`` (SIGKILL of the whole server) or
     ``stop("immediate", remove=False)``, then ``start()``; or ``restart(mode)``.
     ``dsn_for(db)`` gives the DSN of a database (superuser, trust auth on loopback).
+
+    ``die_with_parent``: the server gets a fast shutdown when the process (strictly: the
+    thread) that started it dies, even by SIGKILL. For ``sentinel-backend serve``, whose
+    database must not outlive it; the harness leaves it off, since there the database must
+    survive a kill -9 of the backend. Linux only (prctl); ignored elsewhere.
     """
 
     def __init__(
@@ -119,8 +138,10 @@ class EmbeddedPostgres:
         host: str = "127.0.0.1",
         *,
         startup_timeout: float = 30.0,
+        die_with_parent: bool = False,
     ) -> None:
         self.host = host
+        self.die_with_parent = die_with_parent
         self.port = port or free_port(host)
         self._temp = data_dir is None
         self._root = Path(tempfile.mkdtemp(prefix="sentinel-pg-")) if data_dir is None else None
@@ -196,7 +217,9 @@ class EmbeddedPostgres:
             while True:
                 self._proc = subprocess.Popen(
                     args, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
-                    start_new_session=True, **self._run_as(),  # type: ignore[call-overload]
+                    start_new_session=True,
+                    preexec_fn=_die_with_parent if self.die_with_parent else None,
+                    **self._run_as(),  # type: ignore[call-overload]
                 )
                 if self._wait_ready(deadline):
                     return self

@@ -38,6 +38,24 @@ def parse_time_us(value: str) -> int:
     return int(dt.timestamp() * 1_000_000)
 
 
+_FRAMES: dict[bytes | str, Any] = {}
+_FRAMES_MAX = 128
+
+
+def _parse_frame(raw: bytes | str) -> Any:
+    """``orjson.loads(raw)``, parsed once for all the dashboards of this process: the
+    server sends the same frame to every subscriber, and parsing it 100 times was a third
+    of the fleet's CPU at 100 dashboards x 1,000 events/s. Callers only read the result."""
+    if len(raw) < 512:
+        return orjson.loads(raw)
+    msg = _FRAMES.get(raw)
+    if msg is None:
+        if len(_FRAMES) >= _FRAMES_MAX:
+            del _FRAMES[next(iter(_FRAMES))]
+        msg = _FRAMES[raw] = orjson.loads(raw)
+    return msg
+
+
 def ws_url(target: str, since: int | None, token: str) -> str:
     base = target.rstrip("/")
     if base.startswith("https://"):
@@ -204,7 +222,7 @@ class DashboardClient:
     def _on_frame(self, raw: bytes | str) -> None:
         recv_us = time.time_ns() // 1000
         self.last_frame = time.monotonic()
-        msg: Any = orjson.loads(raw)
+        msg: Any = _parse_frame(raw)
         mtype = msg.get("type")
         if mtype == "events":
             self._on_events(msg["events"], recv_us)

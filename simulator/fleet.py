@@ -165,6 +165,10 @@ class Fleet:
         # against a slow backend does not starve the detections of those already registered.
         self._reg_work: asyncio.Queue[tuple[int, NodeState]] = asyncio.Queue()
         self._reg_workers = max(1, config.concurrency // 4)
+        # Heartbeats too (1,000/s at 10,000 nodes): in the detections' queue they would wait
+        # ahead of detection sends whenever the backend is slow.
+        self._hb_work: asyncio.Queue[tuple[int, NodeState]] = asyncio.Queue()
+        self._hb_workers = max(1, config.concurrency // 2)
         self._tasks: list[asyncio.Task[None]] = []
         self._dash_tasks: list[asyncio.Task[None]] = []
         self._store: FleetStore | None = None
@@ -205,6 +209,17 @@ class Fleet:
         self.producing = False
 
     def resume_production(self) -> None:
+        # Detections that fell due while paused are spread over one interval, not all sent
+        # in the first tick (10,000 at once after a long registration would be a burst the
+        # backend answers with 429s).
+        if not self.producing and self._gen_heap and self.config.rate > 0:
+            now = asyncio.get_running_loop().time()
+            interval = 1.0 / self.config.rate
+            self._gen_heap = [
+                (t if t > now else now + self._rng.random() * interval, idx)
+                for t, idx in self._gen_heap
+            ]
+            heapq.heapify(self._gen_heap)
         self.producing = True
 
     def snapshot(self) -> dict[str, Any]:
@@ -282,7 +297,8 @@ class Fleet:
                 self._backlog += 1
         log.info("state %s: %d nodes, %d in outbox", self.db_path, len(self.nodes), self._backlog)
         self._client = HttpPool(
-            cfg.target, size=cfg.concurrency + self._reg_workers, timeout_s=cfg.request_timeout_s,
+            cfg.target, size=cfg.concurrency + self._reg_workers + self._hb_workers,
+            timeout_s=cfg.request_timeout_s,
             connect_timeout_s=cfg.connect_timeout_s,
         )
         own = [self.nodes[self._names[i]] for i in ids]
@@ -299,7 +315,8 @@ class Fleet:
         await self._start_dashboards()
         self._tasks = [
             asyncio.create_task(self._worker(self._work)) for _ in range(cfg.concurrency)
-        ] + [asyncio.create_task(self._worker(self._reg_work)) for _ in range(self._reg_workers)]
+        ] + [asyncio.create_task(self._worker(self._reg_work)) for _ in range(self._reg_workers)
+        ] + [asyncio.create_task(self._worker(self._hb_work)) for _ in range(self._hb_workers)]
         self._tasks.append(asyncio.create_task(self._ticker()))
 
     async def _start_dashboards(self) -> None:
@@ -436,7 +453,7 @@ class Fleet:
             node = self.nodes[idx]
             if node.token is not None and not node.hb_inflight:
                 node.hb_inflight = True
-                self._work.put_nowait((_HB, node))
+                self._hb_work.put_nowait((_HB, node))
         for d in self.dashboards:
             d.check_alive(time.monotonic())
         if now >= self._next_second:

@@ -83,3 +83,46 @@ def test_bad_setting_is_named(database_url: str) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "SENTINEL_WS_MAX_BUFFER" in result.stderr
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_serve_killed_with_sigkill_takes_its_embedded_database_down(tmp_path: Path) -> None:
+    """`serve` owns the database it started: a kill -9 of serve must not leave PostgreSQL
+    running (the harness, which needs the opposite, runs its database itself)."""
+    env = {k: v for k, v in os.environ.items()
+           if k != "DATABASE_URL" and not k.startswith("SENTINEL_")}
+    proc = subprocess.Popen([*CLI, "serve", "--port", str(free_port()), "--ephemeral"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    pg_pid = None
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and pg_pid is None:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            found = re.search(r"PostgreSQL listening on \S+ \(pid (\d+)", line)
+            if found:
+                pg_pid = int(found.group(1))
+        assert pg_pid is not None, "serve never reported its PostgreSQL pid"
+        assert _pid_alive(pg_pid)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while _pid_alive(pg_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _pid_alive(pg_pid), "PostgreSQL outlived the serve process that owned it"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+        if pg_pid is not None and _pid_alive(pg_pid):
+            os.kill(pg_pid, signal.SIGKILL)
