@@ -31,7 +31,7 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def gate(session: nox.Session) -> None:
-    """The CI resilience gate: the smoke scenario on the embedded stack; exit code is the verdict."""
+    """The CI resilience gate: smoke on the embedded stack; the exit code is the verdict."""
     session.install("-e", ".")
     session.run("sentinel-chaos", "run", "--scenario", "smoke", *session.posargs)
 
