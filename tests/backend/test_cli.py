@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -102,6 +103,7 @@ def test_serve_killed_with_sigkill_takes_its_embedded_database_down(tmp_path: Pa
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
     pg_pid = None
+    pg_log: Path | None = None
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + 60
@@ -109,9 +111,9 @@ def test_serve_killed_with_sigkill_takes_its_embedded_database_down(tmp_path: Pa
             line = proc.stdout.readline()
             if not line:
                 break
-            found = re.search(r"PostgreSQL listening on \S+ \(pid (\d+)", line)
+            found = re.search(r"PostgreSQL listening on \S+ \(pid (\d+), log (\S+)\)", line)
             if found:
-                pg_pid = int(found.group(1))
+                pg_pid, pg_log = int(found.group(1)), Path(found.group(2))
         assert pg_pid is not None, "serve never reported its PostgreSQL pid"
         assert _pid_alive(pg_pid)
         os.kill(proc.pid, signal.SIGKILL)
@@ -126,3 +128,6 @@ def test_serve_killed_with_sigkill_takes_its_embedded_database_down(tmp_path: Pa
             proc.wait(timeout=10)
         if pg_pid is not None and _pid_alive(pg_pid):
             os.kill(pg_pid, signal.SIGKILL)
+        if pg_log is not None and pg_log.parent.name.startswith("sentinel-pg-"):
+            # serve's throwaway directory: a SIGKILLed serve cannot remove it itself
+            shutil.rmtree(pg_log.parent, ignore_errors=True)
