@@ -147,8 +147,8 @@ async def _delete_first_detection(dsn: str, prefix: str) -> tuple[str, int]:
 def test_planted_fault_fails_gate(stack: Stack, tmp_path: Path, latency_scenario: Path) -> None:
     """An acked detection vanishes from the database mid-run: the gate must say so.
 
-    The backend has no planted-fault setting yet (SENTINEL_FAULT_*), so the fault is
-    planted honestly from outside: one stored, acked row is deleted through DATABASE_URL.
+    Planted from outside: one stored, acked row is deleted through DATABASE_URL (a row
+    that vanishes after its commit; the backend's own planted faults are the next test).
     """
     prefix = f"plant{uuid.uuid4().hex[:6]}"
     report = tmp_path / "gate.json"
@@ -167,6 +167,21 @@ def test_planted_fault_fails_gate(stack: Stack, tmp_path: Path, latency_scenario
     checks = _checks(_gate(report))
     assert checks["acked_stored"] is False
     assert checks["dashboards"] and checks["delivery_p99"] and checks["traffic"]
+
+
+def test_backend_planted_drop_fails_gate(postgres: EmbeddedPostgres, tmp_path: Path,
+                                         latency_scenario: Path) -> None:
+    """The backend acks 1 in 10 detections without storing them
+    (SENTINEL_FAULT_DROP_ONE_IN): the Locust gate must fail on acked_stored."""
+    with running_stack(postgres, {"SENTINEL_FAULT_DROP_ONE_IN": "10"}) as planted:
+        args = [*_common(planted, 3, "12s"), "--scenario", str(latency_scenario),
+                "--gate-report", str(tmp_path / "gate.json")]
+        done = run_locust(args, planted.env(), tmp_path / "locust.log", timeout=120)
+    assert done.returncode == 1, done.output[-6000:]
+    assert "sentinel gate: FAIL (acked_stored)" in done.output
+    checks = _checks(_gate(tmp_path / "gate.json"))
+    assert checks["acked_stored"] is False
+    assert checks["traffic"]
 
 
 def _fleet_lines(output: str) -> dict[str, tuple[int, int]]:
