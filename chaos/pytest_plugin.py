@@ -78,17 +78,16 @@ def toxiproxy_control(sentinel_stack: Stack) -> Iterator[ToxiproxyControl]:
 
 @pytest.fixture
 def sentinel_fleet(sentinel_stack: Stack, tmp_path: Path) -> Callable[..., Fleet]:
-    from chaos.runner import StackFleet
-    from simulator import FleetConfig
+    from simulator import Fleet, FleetConfig
 
     def make(**overrides: Any) -> Fleet:
         base: dict[str, Any] = dict(
             target=sentinel_stack.ingest_url, state_dir=tmp_path / "fleet", nodes=5,
             rate=2.0, dashboards=1, duration=10.0, heartbeat_s=1.0,
             enrollment_key=sentinel_stack.enrollment_key,
-            viewer_token=sentinel_stack.viewer_token)
+            viewer_token=sentinel_stack.viewer_token, stream_target=sentinel_stack.stream_url)
         base.update(overrides)
-        return StackFleet(FleetConfig(**base), stream_url=sentinel_stack.stream_url)
+        return Fleet(FleetConfig(**base))
 
     return make
 

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from chaos.verdict import percentiles
+from chaos.verdict import nearest_rank, percentiles
 
 __all__ = [
     "DashboardReceipt",
@@ -68,8 +68,7 @@ def percentile(values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile (``q`` in 0..100), as the verdict ranks; NaN for no values."""
     if not values:
         return math.nan
-    ordered = sorted(values)
-    return ordered[max(1, math.ceil(q / 100.0 * len(ordered))) - 1]
+    return nearest_rank(sorted(values), q)
 
 
 def outside_windows(latencies_ms: Sequence[float], committed_at: Sequence[float],

@@ -17,6 +17,7 @@ from loadtests._backend import stream_head
 from loadtests._dashboard import DashboardSession
 from loadtests._evidence import evidence_for
 from loadtests._options import RunOptions
+from simulator import parse_retry_after
 from simulator.payloads import content_hash, make_detection, payload_bytes
 
 __all__ = ["DashboardUser", "EdgeNodeUser"]
@@ -27,10 +28,8 @@ MAX_RETRY_AFTER_S = 10.0
 
 def _retry_after(response: Any) -> float:
     """Seconds the server asked us to wait (``Retry-After``), bounded; 1 s when unreadable."""
-    try:
-        return min(max(float(response.headers.get("Retry-After", "1")), 0.0), MAX_RETRY_AFTER_S)
-    except (TypeError, ValueError):
-        return 1.0
+    seconds = parse_retry_after(response.headers.get("Retry-After"))
+    return 1.0 if seconds is None else min(seconds, MAX_RETRY_AFTER_S)
 
 
 def _raw(body: bytes) -> Any:

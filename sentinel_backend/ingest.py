@@ -92,15 +92,18 @@ class _FastPath:
     skip = 0
 
 
-async def _store(conn: asyncpg.Connection, dets: Sequence[Detection]) -> list[Outcome]:
-    if _FastPath.skip > 0:
-        _FastPath.skip -= 1
-    else:
+async def _store(conn: asyncpg.Connection, dets: Sequence[Detection], *,
+                 optimistic: bool = True) -> list[Outcome]:
+    """``optimistic``: try the plain INSERT first. Off inside an explicit transaction, where
+    its unique violation would abort the whole transaction instead of one statement."""
+    if optimistic and _FastPath.skip == 0:
         try:
             rows = await conn.fetch(_INSERT_FAST, *_columns(dets))
             return [Outcome(201, r["id"]) for r in _in_order(dets, rows)]
         except asyncpg.UniqueViolationError:
             _FastPath.skip = 20
+    elif optimistic:
+        _FastPath.skip -= 1
     rows = await conn.fetch(_INSERT, *_columns(dets))
     inserted = {(r["node_id"], r["seq"]): r["id"] for r in rows}
     out: list[Outcome] = []
@@ -143,8 +146,7 @@ async def _store_with_faults(pool: asyncpg.Pool, dets: Sequence[Detection],
     stored: list[Outcome] = []
     if kept:
         async with pool.acquire() as conn, conn.transaction():
-            _FastPath.skip = max(_FastPath.skip, 1)  # no optimistic INSERT inside a transaction
-            stored = await _store(conn, kept)
+            stored = await _store(conn, kept, optimistic=False)
             hidden = [o.id for d, o in zip(kept, stored, strict=True)
                       if o.status == 201 and o.id is not None
                       and faults.skips_stream(d.node_id, d.seq)]

@@ -3,6 +3,7 @@
 Speaks to the backend only over HTTP/WebSocket (docs/api.md).
 """
 
+from simulator._backoff import parse_retry_after
 from simulator.dashboard import DashboardClient
 from simulator.fleet import DrainResult, Fleet, FleetConfig, FleetCounters
 from simulator.ledger import DashboardInfo, Ledger, ledger_files
@@ -19,5 +20,6 @@ __all__ = [
     "content_hash",
     "ledger_files",
     "make_detection",
+    "parse_retry_after",
     "payload_bytes",
 ]

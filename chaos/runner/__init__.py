@@ -1,6 +1,6 @@
 """Run orchestration: a scenario against the stack (or a target), judged and reported."""
 
-from chaos.runner._run import RunOptions, RunOutcome, StackFleet, run_scenario
+from chaos.runner._run import RunOptions, RunOutcome, run_scenario
 from chaos.runner.adapters import (
     BackendAdapter,
     DatabaseAdapter,
@@ -21,7 +21,6 @@ __all__ = [
     "RunContext",
     "RunOptions",
     "RunOutcome",
-    "StackFleet",
     "l3_direction",
     "ledger_evidence",
     "run_scenario",

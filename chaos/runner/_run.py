@@ -47,26 +47,6 @@ REVERT_GRACE_S = 5.0
 BACKOFF_CAP_S = 0.5
 
 
-class StackFleet(Fleet):
-    """A ``simulator.Fleet`` whose dashboards subscribe through the stream link while its
-    nodes post through the ingest link (``FleetConfig`` has one ``target`` for both)."""
-
-    def __init__(self, config: FleetConfig, *, stream_url: str | None = None) -> None:
-        super().__init__(config)
-        self.stream_url = stream_url
-
-    async def start(self) -> None:
-        await super().start()
-        # The dashboard clients exist now but have not connected yet: their tasks were only
-        # created, with no await since, so the new target is what they dial first.
-        if self.stream_url:
-            if any(dash.connected.is_set() for dash in self.dashboards):
-                raise RuntimeError("a dashboard connected before it could be routed through "
-                                   "the stream link (simulator.Fleet.start changed?)")
-            for dash in self.dashboards:
-                dash.target = self.stream_url
-
-
 @dataclass
 class RunOptions:
     """``target``: aim the fleet at an existing backend (tokens from the environment);
@@ -205,14 +185,15 @@ class Runner:
             rate=scenario.fleet.rate, dashboards=scenario.fleet.dashboards, duration=None,
             enrollment_key=ep.enrollment_key, viewer_token=ep.viewer_token, heartbeat_s=1.0,
             node_prefix=_node_prefix(scenario), backoff_base_s=0.1, backoff_cap_s=BACKOFF_CAP_S,
-            drain_timeout_s=scenario.drain_s, concurrency=min(64, max(4, scenario.fleet.nodes)))
+            drain_timeout_s=scenario.drain_s, concurrency=min(64, max(4, scenario.fleet.nodes)),
+            stream_target=ep.stream_url)
         node_ids = config.node_ids()
         ctx = RunContext(fleet=FleetIds(node_ids), unavailable=unavailable,
                          **parts)  # type: ignore[arg-type]
         for cap in ("toxiproxy", "l3", "backend", "database", "operator"):
             if getattr(ctx, cap) is None and cap not in unavailable:
                 unavailable[cap] = f"{cap} is not available in this run"
-        fleet = StackFleet(config, stream_url=ep.stream_url)
+        fleet = Fleet(config)
         player = TimelinePlayer(scenario.steps, ctx)
         backlog: list[SeriesPoint] = []
         acked: list[SeriesPoint] = []

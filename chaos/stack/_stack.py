@@ -43,13 +43,6 @@ DATABASE_NAME = "sentinel"
 LINK_NAMES = ("ingest", "stream")
 
 
-def _free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def _wait_port(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -229,9 +222,11 @@ class Stack:
                    f"{upstream}")
 
     def _start_relays(self) -> None:
+        from sentinel_backend.pg import free_port
+
         for name, link in self.links.items():
             host, _, port = self.proxy_urls[name].removeprefix("http://").rpartition(":")
-            listen_port = _free_port()
+            listen_port = free_port()
             proc = subprocess.Popen(
                 [sys.executable, "-m", "chaos.stack.relay", "--netns", link.namespace,
                  "--listen", f"127.0.0.1:{listen_port}", "--upstream", f"{host}:{port}"],

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 
 from chaos.toxiproxy.control import ToxiproxyControl
+from chaos.toxiproxy.provider import _free_port
 
 BUFFER = 1 << 20
 
@@ -49,12 +50,6 @@ def _serve(kind: str, port: int) -> None:
         conn, _ = listener.accept()
         threading.Thread(target=handler, args=(conn,), daemon=True).start()
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager
@@ -124,7 +119,7 @@ def _pct(samples: list[float], q: float) -> float:
 
 
 def run(seconds: float) -> None:
-    sink_port, echo_port, api_port = _free_port(), _free_port(), _free_port()
+    sink_port, echo_port, api_port = (_free_port("127.0.0.1") for _ in range(3))
     me = "chaos.toxiproxy.bench"
     with (
         _child([me, "--serve", "sink", str(sink_port)]),

@@ -1,6 +1,6 @@
 """The verdict (DESIGN section 9): a pure computation over plain ``Evidence``."""
 
-from chaos.verdict._stats import Percentiles, percentiles
+from chaos.verdict._stats import Percentiles, nearest_rank, percentiles
 from chaos.verdict.compute import compute_verdict, first_receipts, in_fault
 from chaos.verdict.evidence import (
     ContentHash,
@@ -54,6 +54,7 @@ __all__ = [
     "exit_code",
     "first_receipts",
     "in_fault",
+    "nearest_rank",
     "percentiles",
     "read_evidence",
     "write_evidence",

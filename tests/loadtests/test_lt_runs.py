@@ -10,7 +10,6 @@ import asyncio
 import importlib.util
 import json
 import re
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ import pytest
 from lt_locust import LocustProcess, run_locust, wait_for_text
 from lt_stack import Stack, running_stack
 
-from sentinel_backend.pg import EmbeddedPostgres
+from sentinel_backend.pg import EmbeddedPostgres, free_port
 
 pytestmark = [
     pytest.mark.slow,
@@ -99,12 +98,6 @@ def _checks(report: dict[str, object]) -> dict[str, bool]:
     checks = report["checks"]
     assert isinstance(checks, list)
     return {c["name"]: c["passed"] for c in checks}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_headless_run_with_fault_timeline_passes_gate(stack: Stack, tmp_path: Path) -> None:
@@ -194,7 +187,7 @@ def _fleet_lines(output: str) -> dict[str, tuple[int, int]]:
 def test_two_workers_master_aggregates_both(stack: Stack, tmp_path: Path,
                                            latency_scenario: Path) -> None:
     """Master and two workers in separate processes: the gate judges the whole fleet."""
-    port = _free_port()
+    port = free_port()
     report = tmp_path / "gate.json"
     master_args = [*_common(stack, 4, "16s"), "--master", "--expect-workers", "2",
                    "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port),
