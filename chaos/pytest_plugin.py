@@ -62,14 +62,14 @@ def sentinel_stack() -> Iterator[Stack]:
 
 @pytest.fixture
 def toxiproxy_control(sentinel_stack: Stack) -> Iterator[ToxiproxyControl]:
-    from chaos.stack import LINK_NAMES
+    from chaos.stack import PROXY_NAMES
     from chaos.toxiproxy import ToxiproxyControl
 
     control = ToxiproxyControl(sentinel_stack.toxiproxy_url)
     try:
         yield control
     finally:
-        for name in LINK_NAMES:
+        for name in PROXY_NAMES:
             with contextlib.suppress(Exception):
                 control.clear_toxics(name)
                 control.restore(name)

@@ -1,8 +1,11 @@
-"""A dashboard's WebSocket subscription: resume with ``?since=``, dedupe by seq, time delivery.
+"""A dashboard's WebSocket subscription: resume with ``?since=``, dedupe by seq, record events.
 
 Runs in its own greenlet, independent of the Locust user that opened it: when Locust stops
 the users, the subscription keeps reading so the gate can drain it to the last stored
 event (a dashboard that is switched off at the stop cannot prove it got everything).
+Every detection event it accepts is recorded (stream seq, identity, receive, commit and
+capture times, content hash) for the verdict, which computes delivery latency, missing
+events and the p99 inside and outside fault windows from them.
 websocket-client uses plain ``socket``, which Locust's gevent monkey-patching makes
 cooperative, so a blocking ``recv`` only blocks this greenlet.
 """
@@ -10,50 +13,63 @@ cooperative, so a blocking ``recv`` only blocks this greenlet.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import struct
 import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
 
 import gevent
 import websocket
 
-__all__ = ["FATAL_CLOSE_CODES", "DashboardSession"]
+from simulator.protocol import (
+    EVENT_DETECTION,
+    FRAME_EVENTS,
+    FRAME_HELLO,
+    CloseAction,
+    close_action,
+    parse_frame,
+    stored_content_hash,
+    stream_url,
+)
+
+__all__ = ["DashboardSession", "EventRow"]
 
 log = logging.getLogger("loadtests.dashboard")
-
-# Close codes after which resuming cannot help (docs/api.md): bad token, wrong role, bad since.
-FATAL_CLOSE_CODES = frozenset({4401, 4403, 4400})
 
 # fire(latency_ms, frame_bytes, error): how a delivery reaches Locust's statistics.
 DeliveryHook = Callable[[float, int, Exception | None], None]
 
+# One accepted detection event, compact for the master<-worker message:
+# (stream_seq, node_id, seq, received_at, committed_at, captured_at, content_hash).
+EventRow = tuple[int, str, int, float, float, float | None, int | None]
 
-def _committed_at(event: dict[str, Any]) -> float | None:
+
+def _epoch(value: object) -> float | None:
+    """An RFC 3339 time as epoch seconds; None when absent or unreadable."""
+    if not isinstance(value, str):
+        return None
     try:
-        return datetime.fromisoformat(str(event["committed_at"])).timestamp()
-    except (KeyError, ValueError):
+        return datetime.fromisoformat(value).timestamp()
+    except ValueError:
         return None
 
 
 class DashboardSession:
     """One subscriber; ``last_seq`` is the highest stream seq it has seen, gap-free."""
 
-    def __init__(self, name: str, stream_url: str, token: str, since: int | None,
+    def __init__(self, name: str, base_url: str, token: str, since: int | None,
                  on_delivery: DeliveryHook, connect_timeout: float = 2.0) -> None:
         self.name = name
-        self.stream_url = stream_url.rstrip("/")
+        self.base_url = base_url.rstrip("/")
         self.token = token
+        self.baseline_seq = since
         self.last_seq: int | None = since
         self.on_delivery = on_delivery
         self.connect_timeout = connect_timeout
-        self.received: set[int] = set()  # stream seqs of detection events
-        self.latencies_ms: list[float] = []
-        self.committed_at: list[float] = []  # parallel to latencies_ms (epoch seconds)
+        self.events: list[EventRow] = []  # accepted detection events, in receive order
+        self.stream_seqs: list[int] = []  # every accepted stream seq, of any event type
         self.duplicates = 0
         self.gaps = 0
         self.connects = 0
@@ -73,19 +89,14 @@ class DashboardSession:
         if self._greenlet is not None:
             self._greenlet.kill(block=True, timeout=2)
 
-    def wait_for(self, target: int, deadline: float) -> bool:
-        """Block (cooperatively) until ``last_seq >= target`` or the monotonic ``deadline``."""
+    def wait_for(self, target: int, deadline: float) -> float | None:
+        """Block (cooperatively) until ``last_seq >= target`` or the monotonic ``deadline``;
+        the wall-clock time it got there, or None when it did not."""
         while (self.last_seq or 0) < target and time.monotonic() < deadline:
             if self.fatal:
-                return False
+                return None
             gevent.sleep(0.05)
-        return (self.last_seq or 0) >= target
-
-    def _url(self) -> str:
-        query = f"token={quote(self.token)}"
-        if self.last_seq is not None:
-            query = f"since={self.last_seq}&{query}"
-        return f"{self.stream_url}/ws?{query}"
+        return time.time() if (self.last_seq or 0) >= target else None
 
     def _run(self) -> None:
         backoff = 0.1
@@ -93,7 +104,8 @@ class DashboardSession:
             started = time.perf_counter()
             connected = False
             try:
-                self._ws = websocket.create_connection(self._url(), timeout=self.connect_timeout)
+                url = stream_url(self.base_url, self.last_seq, self.token)
+                self._ws = websocket.create_connection(url, timeout=self.connect_timeout)
                 connected = True
                 self.connects += 1
                 backoff = 0.1
@@ -119,22 +131,23 @@ class DashboardSession:
         while not self._closing:
             opcode, data = ws.recv_data(control_frame=False)
             if opcode == websocket.ABNF.OPCODE_CLOSE:
-                code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else 1005
-                if code in FATAL_CLOSE_CODES:
+                code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
+                if close_action(code) is CloseAction.FATAL:
                     self.fatal = f"closed with {code}: {data[2:].decode(errors='replace')}"
                     log.error("dashboard %s: %s (check SENTINEL_VIEWER_TOKEN)", self.name,
                               self.fatal)
                 raise websocket.WebSocketConnectionClosedException(f"server closed ({code})")
             if opcode != websocket.ABNF.OPCODE_TEXT:
                 continue
-            frame = json.loads(data)
-            kind = frame.get("type")
-            if kind == "hello":
+            frame = parse_frame(data)
+            kind = frame["type"]
+            if kind == FRAME_HELLO:
                 if self.last_seq is None:
                     self.last_seq = int(frame.get("head", 0))
+                    self.baseline_seq = self.last_seq
                 # a 5 s heartbeat: a silent link for 3 of them is a dead link
                 ws.settimeout(max(3.0 * float(frame.get("heartbeat_s", 5)), 2.0))
-            elif kind == "events":
+            elif kind == FRAME_EVENTS:
                 events = frame.get("events", [])
                 size = len(data) // max(len(events), 1)
                 for event in events:
@@ -149,18 +162,24 @@ class DashboardSession:
         if seq != last + 1:
             self.gaps += seq - last - 1
         self.last_seq = seq
-        committed = _committed_at(event)
-        latency_ms = (time.time() - committed) * 1000.0 if committed is not None else 0.0
-        if event.get("type") == "detection":
-            self.received.add(seq)
-        self.latencies_ms.append(latency_ms)
-        self.committed_at.append(committed if committed is not None else time.time())
+        received = time.time()
+        committed = _epoch(event.get("committed_at"))
+        latency_ms = (received - committed) * 1000.0 if committed is not None else 0.0
+        self.stream_seqs.append(seq)
+        data = event.get("data")
+        if event.get("type") == EVENT_DETECTION and isinstance(data, dict):
+            self.events.append((
+                seq, str(data["node_id"]), int(data["seq"]), received,
+                committed if committed is not None else received,
+                _epoch(data.get("captured_at")), stored_content_hash(data),
+            ))
         self.on_delivery(latency_ms, size, None)
 
-    def receipt(self) -> dict[str, Any]:
-        """JSON-able (msgpack-able) account for the gate."""
+    def record(self, reached_at: float | None) -> dict[str, Any]:
+        """The msgpack-able account the gate turns into a ``DashboardRecord``."""
         return {
-            "name": self.name, "received": sorted(self.received), "duplicates": self.duplicates,
-            "gaps": self.gaps, "reconnects": max(self.connects - 1, 0), "fatal": self.fatal,
-            "last_seq": self.last_seq,
+            "name": self.name, "events": self.events, "stream_seqs": self.stream_seqs,
+            "baseline_seq": self.baseline_seq, "duplicates": self.duplicates,
+            "gaps": self.gaps, "sessions": self.connects, "fatal": self.fatal,
+            "last_seq": self.last_seq, "reached_at": reached_at,
         }

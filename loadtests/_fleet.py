@@ -34,8 +34,8 @@ class LocalFleet:
         self.evidence: ProcessEvidence = evidence_for(environment)
         self.silent: list[str] = []
 
-    def collect(self, timeout: float) -> dict[str, dict[str, Any]]:
-        return {"local": self.evidence.collect()}
+    def collect(self, flush_timeout: float) -> dict[str, dict[str, Any]]:
+        return {"local": self.evidence.collect(flush_timeout)}
 
     def drain(self, target: int, timeout: float) -> dict[str, dict[str, Any]]:
         return {"local": self.evidence.drain(target, timeout)}
@@ -84,8 +84,10 @@ class MasterFleet:
             self.silent.extend(w for w in silent if w not in self.silent)
         return dict(self.answers[answer])
 
-    def collect(self, timeout: float) -> dict[str, dict[str, Any]]:
-        return self._ask(COLLECT, COLLECTED, {}, timeout)
+    def collect(self, flush_timeout: float) -> dict[str, dict[str, Any]]:
+        """Every worker flushes its outboxes (``flush_timeout``), then reports."""
+        return self._ask(COLLECT, COLLECTED, {"flush_timeout": flush_timeout},
+                         flush_timeout + 30)
 
     def drain(self, target: int, timeout: float) -> dict[str, dict[str, Any]]:
         return self._ask(DRAIN, DRAINED, {"target": target, "timeout": timeout}, timeout + 10)
@@ -104,14 +106,16 @@ def install_worker_handlers(environment: Any) -> None:
         # this worker's users first, so what it reports is final. A no-op when stopped.
         if environment.runner.state in (STATE_RUNNING, STATE_SPAWNING):
             environment.runner.stop()
-        environment.runner.send_message(COLLECTED, evidence_for(environment).collect())
+        flush_timeout = float(msg.data.get("flush_timeout", 10.0))
+        environment.runner.send_message(COLLECTED,
+                                        evidence_for(environment).collect(flush_timeout))
 
     def on_drain(environment: Any, msg: Any, **_: Any) -> None:
         data = evidence_for(environment).drain(int(msg.data["target"]), float(msg.data["timeout"]))
         environment.runner.send_message(DRAINED, data)
 
     runner.register_message(START, on_start)
-    runner.register_message(COLLECT, on_collect)
+    runner.register_message(COLLECT, on_collect, concurrent=True)  # it flushes; keep the loop free
     runner.register_message(DRAIN, on_drain, concurrent=True)  # it waits; keep the loop free
 
 

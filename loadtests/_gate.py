@@ -1,179 +1,210 @@
-"""The Locust-side gate: judges a run from evidence gathered across the whole fleet.
+"""The Locust run's evidence, in the verdict's terms: one judge for every kind of run.
 
-Pure functions over plain data (no Locust, no network) so the same judgement runs in a
-single process, in a ``--processes`` master and in a master whose workers live on other
-machines. The evidence:
-
-* acked: every ``(node_id, seq)`` an edge user got a 2xx for, with the content hash of
-  what it sent (the node's view);
-* stored: the rows of this run's nodes read back from the backend (the database's view),
-  each with its stream seq and the content hash of the row as stored;
-* per dashboard: the stream seqs of the detection events it received, after a drain;
-* delivery latencies: receive time - ``committed_at`` of every delivered event.
+The gate does not judge by itself: it turns what the Locust processes reported (``_fleet``
+answers: plain lists of tuples) and what the backend stored into a
+``chaos.verdict.Evidence``, and calls ``chaos.verdict.compute_verdict`` with the scenario's
+``Slos``. So every SLO the verdict has (and every one added to it later) holds for a Locust
+run exactly as it does for ``sentinel-chaos run``, including a delivery p99 judged only
+outside the fault windows. Pure functions over plain data: no Locust, no network.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from chaos.verdict import nearest_rank, percentiles
+from chaos.scenario import Scenario, Slos
+from chaos.scenario.windows import FaultWindow
+from chaos.verdict import (
+    DashboardRecord,
+    Evidence,
+    GeneratedDetection,
+    ReceivedEvent,
+    SeriesPoint,
+    StoredDetection,
+    Verdict,
+    compute_verdict,
+)
+from loadtests._toxiproxy import FaultRecord
 
 __all__ = [
-    "DashboardReceipt",
-    "GateCheck",
-    "GateResult",
-    "format_result",
-    "judge",
-    "outside_windows",
-    "percentile",
+    "NOT_PLAYED",
+    "FleetReports",
+    "build_evidence",
+    "dashboard_records",
+    "fault_windows",
+    "gate_slos",
+    "generated_detections",
+    "judge_run",
+    "merge_backlog",
 ]
 
-
-@dataclass(frozen=True)
-class DashboardReceipt:
-    """What one dashboard saw: detection stream seqs, duplicates dropped, gaps seen."""
-
-    name: str
-    received: frozenset[int]
-    duplicates: int = 0
-    gaps: int = 0
-    reconnects: int = 0
+NOT_PLAYED = "needs the full harness (sentinel-chaos run); not played by Locust"
 
 
 @dataclass(frozen=True)
-class GateCheck:
-    name: str
-    passed: bool
-    detail: str
+class FleetReports:
+    """What the gate gathered: ``collected``/``drained`` are the per-process answers of
+    ``ProcessEvidence.collect``/``drain`` (keyed by process id)."""
+
+    collected: Mapping[str, Mapping[str, Any]]
+    stored: Sequence[StoredDetection]
+    drained: Mapping[str, Mapping[str, Any]]
+    windows: Sequence[FaultWindow] = ()
+    run_started_at: float | None = None
+    harness_errors: Sequence[str] = field(default_factory=tuple)
 
 
-@dataclass
-class GateResult:
-    checks: list[GateCheck] = field(default_factory=list)
-    figures: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return bool(self.checks) and all(check.passed for check in self.checks)
-
-    @property
-    def failed(self) -> list[str]:
-        return [check.name for check in self.checks if not check.passed]
+def gate_slos(scenario: Scenario | None, delivery_p99_ms: float | None = None,
+              drain_timeout_s: float | None = None) -> Slos:
+    """The scenario's SLOs (the defaults without one), with the command line's overrides."""
+    slos = scenario.slos if scenario is not None else Slos()
+    if delivery_p99_ms is not None:
+        slos = replace(slos, delivery_p99_ms=delivery_p99_ms)
+    if drain_timeout_s is not None:
+        slos = replace(slos, drain_timeout_s=drain_timeout_s)
+    return slos
 
 
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (``q`` in 0..100), as the verdict ranks; NaN for no values."""
-    if not values:
-        return math.nan
-    return nearest_rank(sorted(values), q)
+def generated_detections(collected: Mapping[str, Mapping[str, Any]]
+                         ) -> list[GeneratedDetection]:
+    """Every detection every process's edge users created, acked or not."""
+    out: list[GeneratedDetection] = []
+    for _process, report in sorted(collected.items()):
+        for node, seq, content, captured, acked_at, status in report["generated"]:
+            out.append(GeneratedDetection(
+                node_id=str(node), seq=int(seq), content_hash=int(content),
+                captured_at=float(captured),
+                acked_at=None if acked_at is None else float(acked_at),
+                ack_status=None if status is None else int(status)))
+    return out
 
 
-def outside_windows(latencies_ms: Sequence[float], committed_at: Sequence[float],
-                    windows: Sequence[Sequence[float]]) -> list[float]:
-    """Latencies of deliveries whose span (commit -> receive) touches no fault window.
+def dashboard_records(drained: Mapping[str, Mapping[str, Any]],
+                      nodes: Iterable[str]) -> list[DashboardRecord]:
+    """One record per dashboard (named ``<process>/<dashboard>``), with the detection
+    events of this run's nodes it accepted; its own duplicate count rides along."""
+    wanted = set(nodes)
+    records: list[DashboardRecord] = []
+    for process, report in sorted(drained.items()):
+        for dash in report["dashboards"]:
+            events = [ReceivedEvent(stream_seq=int(sseq), node_id=str(node), seq=int(seq),
+                                    received_at=float(received),
+                                    committed_at=float(committed),
+                                    captured_at=None if captured is None else float(captured),
+                                    content_hash=None if content is None else int(content))
+                      for sseq, node, seq, received, committed, captured, content
+                      in dash["events"] if node in wanted]
+            sessions = int(dash.get("sessions", 0))
+            records.append(DashboardRecord(
+                name=f"{process}/{dash['name']}", events=events,
+                reconnects=max(sessions - 1, 0), client_duplicates=int(dash["duplicates"]),
+                stream_seqs=[int(s) for s in dash.get("stream_seqs", [])],
+                baseline_seq=dash.get("baseline_seq"), sessions=sessions,
+                resumes=max(sessions - 1, 0),  # every reconnect resumes with ?since=
+                gaps=int(dash.get("gaps", 0)), fatal=dash.get("fatal")))
+    return records
 
-    A figure beside the gate's p99 (which counts every delivery): it tells a run whose
-    faults delayed the stream, as they should, from one that is slow without faults.
+
+def merge_backlog(series: Iterable[Sequence[Sequence[float]]]) -> list[SeriesPoint]:
+    """The fleet's total outbox depth over time from each process's own samples: at every
+    sample time, the sum of each process's latest value (a step function per process)."""
+    points = sorted((float(t), index, float(v))
+                    for index, samples in enumerate(series) for t, v in samples)
+    latest: dict[int, float] = {}
+    merged: list[SeriesPoint] = []
+    for t, index, value in points:
+        latest[index] = value
+        merged.append(SeriesPoint(t=t, value=sum(latest.values())))
+    return merged
+
+
+def _window_of_record(record: FaultRecord, window: FaultWindow) -> FaultWindow:
+    step = record.step
+    window.started_at = record.applied_wall
+    window.ended_at = record.cleared_wall
+    if record.errors:
+        window.status, window.reason = "failed", "; ".join(record.errors)
+    elif record.applied_wall is None:
+        window.status, window.reason = "cancelled", "not applied before the run ended"
+    elif record.cleared_wall is None:
+        window.status = "active"
+    elif record.cleared_at is not None and record.cleared_at < step.end - 0.5:
+        window.status, window.reason = "interrupted", "the run stopped before its end"
+    else:
+        window.status = "applied"
+    return window
+
+
+def fault_windows(scenario: Scenario | None, records: Sequence[FaultRecord]) -> list[FaultWindow]:
+    """The timeline as it was played: each scenario step with the wall-clock times the
+    Locust-side player applied and cleared it; steps it cannot play are ``skipped``."""
+    if scenario is None:
+        return []
+    played = {record.step.index: record for record in records}
+    windows: list[FaultWindow] = []
+    for step in scenario.steps:
+        window = FaultWindow(step_index=step.index, kind=step.kind,
+                             description=step.describe(),
+                             link=step.link.name if step.link else None,
+                             planned_at_s=step.at_s, planned_for_s=step.for_s)
+        record = played.get(step.index)
+        if record is None:
+            window.status, window.reason = "skipped", NOT_PLAYED
+        else:
+            _window_of_record(record, window)
+        windows.append(window)
+    return windows
+
+
+def _latest(values: Iterable[float | None]) -> float | None:
+    """The latest of per-process times; None when any process lacks one."""
+    seen = list(values)
+    if not seen or any(v is None for v in seen):
+        return None
+    return max(float(v) for v in seen if v is not None)
+
+
+def build_evidence(reports: FleetReports) -> Evidence:
+    """The verdict's evidence of a Locust run.
+
+    ``generation_ended_at``: when the last process stopped its users; ``drained_at``: when
+    every outbox was flushed and every dashboard had the last stored event (None when
+    either did not happen within the drain budget).
     """
-    quiet: list[float] = []
-    for latency, start in zip(latencies_ms, committed_at, strict=True):
-        end = start + latency / 1000.0
-        if not any(start <= w_end and end >= w_start for w_start, w_end in windows):
-            quiet.append(latency)
-    return quiet
-
-
-def _examples(items: Iterable[Any], limit: int = 5) -> str:
-    shown = sorted(items)[:limit]
-    return ", ".join(f"{a}/{b}" if isinstance(a, str) else str(a) for a, b in shown) \
-        if shown and isinstance(shown[0], tuple) else ", ".join(str(s) for s in shown)
-
-
-def judge(
-    acked: Mapping[str, Mapping[int, int]],
-    stored: Mapping[tuple[str, int], tuple[int | None, int]],
-    dashboards: Sequence[DashboardReceipt],
-    latencies_ms: Sequence[float],
-    max_p99_ms: float,
-    expected_dashboards: int,
-    fault_errors: Sequence[str] = (),
-) -> GateResult:
-    """Every acked detection stored unaltered, every dashboard got every stored one, p99 in
-    bound. ``acked``: node -> seq -> content hash; ``stored``: identity -> (stream seq, hash)."""
-    result = GateResult()
-    acked_ids = {(node, seq): h for node, seqs in acked.items() for seq, h in seqs.items()}
-    result.figures.update(acked=len(acked_ids), nodes=len(acked), stored=len(stored))
-
-    result.checks.append(GateCheck(
-        "traffic", bool(acked_ids),
-        f"{len(acked_ids)} detections acked by {len(acked)} nodes"
-        + ("" if acked_ids else " (nothing acked: the run proves nothing)"),
-    ))
-
-    missing = acked_ids.keys() - stored.keys()
-    altered = {k for k, h in acked_ids.items() if k in stored and stored[k][1] != h}
-    result.figures["acked_not_stored"] = len(missing)
-    result.figures["acked_altered"] = len(altered)
-    result.checks.append(GateCheck(
-        "acked_stored", not missing and not altered,
-        f"{len(acked_ids)} acked, {len(acked_ids) - len(missing)} of them in the database, "
-        f"{len(missing)} missing" + (f" (e.g. {_examples(missing)})" if missing else "")
-        + f", {len(altered)} altered" + (f" (e.g. {_examples(altered)})" if altered else ""),
-    ))
-
-    sequenced = {s for s, _ in stored.values() if s is not None}
-    unsequenced = sum(1 for s, _ in stored.values() if s is None)
-    per_dashboard = [(d, len(sequenced - d.received)) for d in dashboards]
-    result.figures["dashboard_missing"] = {d.name: n for d, n in per_dashboard}
-    enough = len(dashboards) >= expected_dashboards
-    complete = all(n == 0 for _, n in per_dashboard) and unsequenced == 0
-    detail = (
-        f"{len(dashboards)} dashboards (expected {expected_dashboards}), "
-        f"{len(stored)} stored detections of this run ({unsequenced} without a stream seq); "
-        "missing per dashboard: "
-        + (", ".join(f"{d.name}={n}" for d, n in per_dashboard) or "none reported")
+    collected, drained = reports.collected, reports.drained
+    generated = generated_detections(collected)
+    nodes = {node for report in collected.values() for node in report["nodes"]}
+    nodes |= {g.node_id for g in generated}
+    dashboards = dashboard_records(drained, nodes)
+    reached = [dash.get("reached_at") for report in drained.values()
+               for dash in report["dashboards"]]
+    flushed = [report.get("flushed_at") for report in collected.values()]
+    drained_at = _latest([*flushed, *reached]) if collected else None
+    return Evidence(
+        generated=generated,
+        stored=[s for s in reports.stored if s.node_id in nodes],
+        dashboards=dashboards,
+        fault_windows=list(reports.windows),
+        backlog=merge_backlog(report.get("backlog", []) for report in collected.values()),
+        run_started_at=reports.run_started_at,
+        generation_ended_at=_latest(report.get("stopped_at") for report in collected.values()),
+        drained_at=drained_at,
+        harness_errors=list(reports.harness_errors),
+        fleet_counters=_counters(collected),
     )
-    worst = max(per_dashboard, key=lambda item: item[1], default=None)
-    if worst and worst[1]:
-        lacking = _examples(sequenced - worst[0].received)
-        detail += f" (e.g. {worst[0].name} lacks stream seqs {lacking})"
-    dupes = sum(d.duplicates for d in dashboards)
-    gaps = sum(d.gaps for d in dashboards)
-    detail += f"; duplicates dropped {dupes}, gaps seen {gaps}"
-    result.checks.append(GateCheck("dashboards", enough and complete and gaps == 0, detail))
-
-    stats = percentiles(latencies_ms)
-    p99 = stats.p99 if stats.p99 is not None else math.nan
-    result.figures.update(
-        deliveries=stats.count, p50_ms=stats.p50 if stats.p50 is not None else math.nan,
-        p95_ms=stats.p95 if stats.p95 is not None else math.nan, p99_ms=p99,
-        max_ms=stats.max if stats.max is not None else math.nan,
-    )
-    ok = bool(latencies_ms) and p99 <= max_p99_ms
-    result.checks.append(GateCheck(
-        "delivery_p99", ok,
-        (f"p99 {p99:.1f} ms {'<=' if ok else '>'} {max_p99_ms:g} ms "
-         f"(p50 {result.figures['p50_ms']:.1f}, p95 {result.figures['p95_ms']:.1f}, "
-         f"max {result.figures['max_ms']:.1f}, n={len(latencies_ms)})")
-        if latencies_ms else "no delivery measured",
-    ))
-
-    result.checks.append(GateCheck(
-        "faults", not fault_errors,
-        "fault timeline played" if not fault_errors
-        else f"{len(fault_errors)} fault API errors: {'; '.join(fault_errors[:3])}",
-    ))
-    return result
 
 
-def format_result(result: GateResult, header: str = "") -> str:
-    """The gate's terminal block: one line per check, then one verdict line."""
-    lines = [f"=== sentinel gate {header}".rstrip() + " ==="]
-    for check in result.checks:
-        lines.append(f"[{'PASS' if check.passed else 'FAIL'}] {check.name:<13} {check.detail}")
-    verdict = "PASS" if result.passed else "FAIL (" + ", ".join(result.failed) + ")"
-    lines.append(f"sentinel gate: {verdict}")
-    return "\n".join(lines)
+def _counters(collected: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for report in collected.values():
+        for name, value in report.get("counters", {}).items():
+            total[name] = total.get(name, 0) + int(value)
+    return total
+
+
+def judge_run(reports: FleetReports, slos: Slos) -> tuple[Evidence, Verdict]:
+    """The run's evidence and the one verdict on it."""
+    evidence = build_evidence(reports)
+    return evidence, compute_verdict(evidence, slos)

@@ -1,37 +1,31 @@
 """Wires the gate into Locust's events: start head at test start, judgement at test stop.
 
 On a standalone runner or a master the gate runs at ``test_stop``: it clears the fault
-timeline, gathers the fleet's evidence (``_fleet``), reads back what the database stored
-for this run's nodes, lets every dashboard drain to the last stored event, judges
-(``_gate.judge``), prints the result and sets ``environment.process_exit_code`` (1 on any
-breach, 0 on a pass: HTTP failures during injected faults are expected and retried, the
-gate is the verdict).
+timeline, gathers the fleet's evidence (``_fleet``: every process flushes its outboxes and
+reports what its edge nodes generated), reads back what the database stored for this run's
+nodes, lets every dashboard drain to the last stored event, builds the verdict's
+``Evidence`` and judges it with ``chaos.verdict.compute_verdict`` against the scenario's
+SLOs (``_gate``), prints the result and sets ``environment.process_exit_code`` (1 on a
+failed SLO or a harness error, 0 on a pass: HTTP failures during injected faults are
+expected and retried, the verdict is what counts).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import math
 import time
-from pathlib import Path
 from typing import Any
 
 import gevent
 from locust.runners import MasterRunner, WorkerRunner
 
+from chaos.scenario import Scenario, resolve_scenario
+from chaos.verdict import Evidence, StoredDetection, Verdict
 from loadtests._backend import stored_detections, stream_head
-from loadtests._evidence import forget
+from loadtests._evidence import evidence_for, forget
 from loadtests._fleet import LocalFleet, MasterFleet, install_worker_handlers, say_hello
-from loadtests._gate import (
-    DashboardReceipt,
-    GateCheck,
-    GateResult,
-    format_result,
-    judge,
-    outside_windows,
-    percentile,
-)
+from loadtests._gate import FleetReports, fault_windows, gate_slos, judge_run
+from loadtests._gate_report import exit_status, format_verdict, gate_figures, write_gate_report
 from loadtests._http import HttpError
 from loadtests._options import RunOptions, add_arguments
 from loadtests.shape import player_for
@@ -42,6 +36,7 @@ __all__ = ["install"]
 log = logging.getLogger("loadtests.gate")
 
 _FLEETS: dict[int, LocalFleet | MasterFleet] = {}
+_STARTED_AT: dict[int, float] = {}
 SETTLE_TIMEOUT_S = 5.0
 
 
@@ -63,6 +58,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
         say_hello(environment)
         return
     opts = RunOptions.from_environment(environment)
+    _STARTED_AT[id(environment)] = time.time()
     head = stream_head(opts)
     log.info("gate: stream head at start %s", head)
     fleet = _FLEETS.get(id(environment))
@@ -73,21 +69,21 @@ def _on_test_start(environment: Any, **_: Any) -> None:
         _FLEETS[id(environment)] = LocalFleet(environment)
 
 
-def _settled_store(opts: RunOptions, nodes: list[str],
-                   notes: list[str]) -> dict[tuple[str, int], tuple[int | None, int]]:
+def _settled_store(opts: RunOptions, nodes: list[str], budget_s: float,
+                   notes: list[str]) -> list[StoredDetection]:
     """Stored rows of the run's nodes, once the backend is quiet.
 
     After the users stop, a loaded backend may still be committing requests it accepted
     (a killed user's batch, its ingest queue) and the sequencer still stamping them: read
-    until two reads 0.5 s apart agree and every row has its stream seq (bounded by
-    ``--drain-timeout``), so the gate judges the final state, not a moving one.
+    until two reads 0.5 s apart agree and every row has its stream seq (bounded by the
+    drain budget), so the gate judges the final state, not a moving one.
     """
     started = time.monotonic()
-    deadline = started + max(opts.drain_timeout, SETTLE_TIMEOUT_S)
+    deadline = started + max(budget_s, SETTLE_TIMEOUT_S)
     previous = -1
     while True:
         stored = stored_detections(opts, nodes)
-        settled = len(stored) == previous and all(s is not None for s, _ in stored.values())
+        settled = len(stored) == previous and all(s.stream_seq is not None for s in stored)
         if settled or time.monotonic() > deadline:
             notes.append(f"settle: {len(stored)} stored rows of this run, "
                          f"{'quiet' if settled else 'STILL CHANGING'} after "
@@ -97,92 +93,86 @@ def _settled_store(opts: RunOptions, nodes: list[str],
         gevent.sleep(0.5)
 
 
-def _judge_fleet(environment: Any, opts: RunOptions) -> tuple[GateResult, list[str]]:
+def _fleet_notes(collected: dict[str, dict[str, Any]], notes: list[str]) -> list[str]:
+    """One line per process (what it reported), one for the fleet; the run's node ids."""
+    nodes: set[str] = set()
+    acked = 0
+    for process, report in sorted(collected.items()):
+        nodes.update(report["nodes"])
+        acked += int(report["acked"])
+        notes.append(f"fleet: process {process} reported {len(report['nodes'])} nodes "
+                     f"({report['acked_nodes']} with acks), {report['acked']} acked "
+                     f"identities, {len(report['generated'])} generated, "
+                     f"{report['unsent']} unsent after the final flush, "
+                     f"{report['dashboards']} dashboards, counters {report['counters']}")
+    notes.append(f"fleet: {len(collected)} processes, {len(nodes)} nodes, "
+                 f"{acked} acked identities in total")
+    return sorted(nodes)
+
+
+def _dashboard_errors(drained: dict[str, dict[str, Any]], expected: int) -> list[str]:
+    """Too few dashboards is the harness's fault (one that gave up, the verdict reports)."""
+    reported = sum(len(report["dashboards"]) for report in drained.values())
+    if reported < expected:
+        return [f"{reported} dashboards reported, {expected} asked for (--dashboards): "
+                "the missing ones proved nothing"]
+    return []
+
+
+def _judge_fleet(environment: Any, opts: RunOptions
+                 ) -> tuple[Evidence, Verdict, dict[str, Any], list[str], str]:
     fleet = _FLEETS[id(environment)]
     notes: list[str] = []
+    scenario: Scenario | None = resolve_scenario(opts.scenario) if opts.scenario else None
+    slos = gate_slos(scenario, opts.max_delivery_p99_ms, opts.drain_timeout)
+    budget = slos.drain_timeout_s
     player = player_for(environment)
     if player is not None:
         player.finish()
-    collected = fleet.collect(timeout=30)
-    acked: dict[str, dict[int, int]] = {}
-    for process, report in sorted(collected.items()):
-        seqs = sum(len(v) for v in report["acked"].values())
-        acked_nodes = sum(1 for v in report["acked"].values() if v)
-        notes.append(f"fleet: process {process} reported {len(report['acked'])} nodes "
-                     f"({acked_nodes} with acks), {seqs} acked identities, "
-                     f"{report['dashboards']} dashboards, counters {report['counters']}")
-        for node, pairs in report["acked"].items():
-            acked.setdefault(node, {}).update((int(seq), int(h)) for seq, h in pairs)
-    notes.append(f"fleet: {len(collected)} processes, {len(acked)} nodes, "
-                 f"{sum(len(s) for s in acked.values())} acked identities in total")
-    stored = _settled_store(opts, sorted(acked), notes)
-    sequenced = [s for s, _ in stored.values() if s is not None]
-    target = max(sequenced, default=0)
-    drained = fleet.drain(target, opts.drain_timeout)
-    receipts: list[DashboardReceipt] = []
-    latencies: list[float] = []
-    committed: list[float] = []
-    for process, report in sorted(drained.items()):
-        latencies.extend(float(x) for x in report["latencies_ms"])
-        committed.extend(float(t) for t in report["committed_at"])
-        for dash in report["dashboards"]:
-            receipts.append(DashboardReceipt(
-                f"{process}/{dash['name']}", frozenset(dash["received"]),
-                int(dash["duplicates"]), int(dash["gaps"]), int(dash["reconnects"]),
-            ))
-            if dash.get("fatal"):
-                notes.append(f"dashboard {dash['name']} gave up: {dash['fatal']}")
-    notes.append(f"drain: to stream seq {target}, reconnects "
-                 f"{sum(r.reconnects for r in receipts)}")
+    collected = fleet.collect(flush_timeout=budget)
+    nodes = _fleet_notes(collected, notes)
+    stored = _settled_store(opts, nodes, budget, notes)
+    target = max((s.stream_seq for s in stored if s.stream_seq is not None), default=0)
+    drained = fleet.drain(target, budget)
+    reconnects = sum(max(int(d.get("sessions", 0)) - 1, 0)
+                     for report in drained.values() for d in report["dashboards"])
+    notes.append(f"drain: to stream seq {target}, reconnects {reconnects}")
     faults = player.summary() if player is not None else {"steps": 0, "errors": []}
-    notes.append(f"faults: {faults['steps']} steps from {opts.scenario or 'no scenario'}")
-    errors = [str(e) for e in faults["errors"]] if isinstance(faults["errors"], list) else []
-    expected = opts.dashboards if opts.dashboards > 0 else 0
-    windows = faults.get("windows", [])
-    result = judge(acked, stored, receipts, latencies, opts.max_delivery_p99_ms, expected,
-                   errors)
-    quiet = outside_windows(latencies, committed, windows if isinstance(windows, list) else [])
-    result.figures["p99_outside_faults_ms"] = percentile(quiet, 99)
-    result.figures["deliveries_outside_faults"] = len(quiet)
-    notes.append(f"delivery outside fault windows: p99 {percentile(quiet, 99):.1f} ms, "
-                 f"n={len(quiet)} (inside or across a window: {len(latencies) - len(quiet)})")
-    result.checks.append(GateCheck(
-        "evidence", not fleet.silent,
-        f"{len(collected)} processes answered" + (
-            f"; no answer from {', '.join(fleet.silent)}: their nodes and dashboards are "
-            "unaccounted for" if fleet.silent else ""),
-    ))
-    result.figures["processes"] = sorted(collected)
-    result.figures["faults"] = faults
-    return result, notes
+    notes.append(f"faults: {faults['steps']} steps played from "
+                 f"{opts.scenario or 'no scenario'}")
+    errors = _dashboard_errors(drained, max(opts.dashboards, 0))
+    if fleet.silent:
+        errors.append(f"no answer from {', '.join(fleet.silent)}: their nodes and "
+                      "dashboards are unaccounted for")
+    reports = FleetReports(
+        collected=collected, stored=stored, drained=drained,
+        windows=fault_windows(scenario, player.records if player is not None else []),
+        run_started_at=_STARTED_AT.get(id(environment)), harness_errors=errors)
+    evidence, verdict = judge_run(reports, slos)
+    figures = gate_figures(evidence, verdict)
+    figures.update(processes=sorted(collected), faults=faults)
+    return evidence, verdict, figures, notes, scenario.name if scenario else ""
 
 
 def _on_test_stop(environment: Any, **_: Any) -> None:
+    evidence_for(environment).mark_stopped()
     if isinstance(environment.runner, WorkerRunner):
         return
     opts = RunOptions.from_environment(environment)
     if not opts.gate:
         return
     try:
-        result, notes = _judge_fleet(environment, opts)
-    except (HttpError, KeyError, ValueError) as exc:
-        print(f"=== sentinel gate ===\n[FAIL] evidence      could not gather the evidence: {exc}"
-              "\nsentinel gate: FAIL (evidence)", flush=True)
+        evidence, verdict, figures, notes, name = _judge_fleet(environment, opts)
+    except (HttpError, KeyError, TypeError, ValueError) as exc:
+        print(f"=== sentinel gate ===\nharness error: could not gather the evidence: {exc}"
+              "\nsentinel gate: FAIL (harness)", flush=True)
         environment.process_exit_code = 1
         return
     print("\n".join(notes), flush=True)
-    print(format_result(result), flush=True)
-    environment.process_exit_code = 0 if result.passed else 1
+    print(format_verdict(verdict, name), flush=True)
+    environment.process_exit_code = exit_status(verdict)
     if opts.gate_report:
-        figures = {k: (None if isinstance(v, float) and math.isnan(v) else v)
-                   for k, v in result.figures.items()}
-        report = {
-            "passed": result.passed,
-            "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail}
-                       for c in result.checks],
-            "figures": figures, "notes": notes,
-        }
-        Path(opts.gate_report).write_text(json.dumps(report, indent=2, default=str))
+        write_gate_report(opts.gate_report, evidence, verdict, figures, notes)
 
 
 def install(events: Any) -> None:

@@ -34,7 +34,8 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--toxiproxy-url", env_var="TOXIPROXY_URL", default="",
                        help="Toxiproxy API the load shape plays the fault timeline through")
     group.add_argument("--scenario", env_var="SENTINEL_SCENARIO", default="",
-                       help="Scenario YAML whose 'steps' are played as the fault timeline")
+                       help="Scenario (built-in name or YAML) whose 'steps' are played as "
+                            "the fault timeline and whose 'slos' the gate judges")
     group.add_argument("--dashboards", type=int, env_var="SENTINEL_DASHBOARDS", default=2,
                        help="Dashboard (WebSocket) users, on top of -u edge-node users")
     group.add_argument("--edge-rate", type=float, env_var="SENTINEL_EDGE_RATE", default=5.0,
@@ -42,16 +43,24 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--warmup", type=float, env_var="SENTINEL_WARMUP_S", default=2.0,
                        help="Seconds the dashboards connect before the edge nodes ramp")
     group.add_argument("--max-delivery-p99-ms", type=float,
-                       env_var="SENTINEL_MAX_DELIVERY_P99_MS", default=1000.0,
-                       help="Gate: WebSocket delivery p99 limit in ms")
+                       env_var="SENTINEL_MAX_DELIVERY_P99_MS", default=None,
+                       help="Gate: overrides the scenario's delivery_p99_ms SLO (ms; "
+                            "1000 without a scenario)")
     group.add_argument("--drain-timeout", type=float, env_var="SENTINEL_DRAIN_TIMEOUT_S",
-                       default=15.0, help="Gate: seconds dashboards get to catch up at stop")
+                       default=None,
+                       help="Gate: overrides the scenario's drain_timeout_s SLO: seconds "
+                            "the outboxes and dashboards get to catch up at stop (60 "
+                            "without a scenario)")
     group.add_argument("--gate-report", env_var="SENTINEL_GATE_REPORT", default="",
                        help="Write the gate's result as JSON to this path")
     group.add_argument("--no-gate", action="store_true", env_var="SENTINEL_NO_GATE",
                        default=False, help="Do not judge the run at stop")
     group.add_argument("--node-prefix", env_var="SENTINEL_NODE_PREFIX", default="locust",
                        help="Prefix of the node ids the edge users register")
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None or value == "" else float(value)
 
 
 @dataclass(frozen=True)
@@ -69,8 +78,8 @@ class RunOptions:
     dashboards: int
     edge_rate: float
     warmup: float
-    max_delivery_p99_ms: float
-    drain_timeout: float
+    max_delivery_p99_ms: float | None  # None: the scenario's SLO
+    drain_timeout: float | None  # None: the scenario's SLO
     gate_report: str
     gate: bool
     node_prefix: str
@@ -99,8 +108,8 @@ class RunOptions:
             dashboards=int(opts.dashboards),
             edge_rate=float(opts.edge_rate),
             warmup=float(opts.warmup),
-            max_delivery_p99_ms=float(opts.max_delivery_p99_ms),
-            drain_timeout=float(opts.drain_timeout),
+            max_delivery_p99_ms=_optional_float(opts.max_delivery_p99_ms),
+            drain_timeout=_optional_float(opts.drain_timeout),
             gate_report=opts.gate_report,
             gate=not opts.no_gate,
             node_prefix=opts.node_prefix,

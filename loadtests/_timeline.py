@@ -1,4 +1,4 @@
-"""The fault timeline a Locust run plays, taken from a scenario (DESIGN.md contract 8).
+"""The fault timeline a Locust run plays, taken from the same scenarios the harness runs.
 
 The scenario is read by ``chaos.scenario`` (one loader, one format, the same built-ins:
 ``--scenario smoke`` or a path). Only the steps the Toxiproxy API can play from Locust

@@ -81,16 +81,18 @@ class FaultPlayer:
 
     def _run(self, record: FaultRecord, now: float, apply: bool) -> None:
         action = "apply" if apply else "clear"
+        wall = time.time()  # before the fault goes on: the window covers the whole fault
         try:
             (self._apply if apply else self._clear)(record.step)
         except (ToxiproxyError, httpx.HTTPError) as exc:
             record.errors.append(f"{action} {record.step.describe()}: {exc}")
             log.error("fault %s failed: %s (TOXIPROXY_URL=%s)", action, exc, self.url)
             if apply:
-                record.applied_at = now  # attempted; the error fails the gate's faults check
+                # attempted; the error fails the gate through harness errors
+                record.applied_at, record.applied_wall = now, wall
             return
         if apply:
-            record.applied_at, record.applied_wall = now, time.time()
+            record.applied_at, record.applied_wall = now, wall
         else:
             record.cleared_at, record.cleared_wall = now, time.time()
         log.info("fault %s at %.1fs: %s", "applied" if apply else "cleared", now,

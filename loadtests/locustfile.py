@@ -6,18 +6,14 @@
 
 Tokens come from SENTINEL_ENROLLMENT_KEY / SENTINEL_VIEWER_TOKEN / SENTINEL_OPERATOR_TOKEN
 (or --enrollment-key, --viewer-token, --operator-token); faults go through TOXIPROXY_URL.
-The logic lives in the ``loadtests`` package; this file only puts it together.
+The logic lives in the ``loadtests`` package (installed with the project, ``pip install -e .``,
+so it imports from any directory); this file only puts it together.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
 import locust  # first: Locust monkey-patches the process with gevent at import
 from locust import events
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from loadtests._gatekeeper import install
 from loadtests.shape import ChaosShape

@@ -18,12 +18,19 @@ from loadtests._dashboard import DashboardSession
 from loadtests._evidence import evidence_for
 from loadtests._options import RunOptions
 from simulator import parse_retry_after
-from simulator.payloads import content_hash, make_detection, payload_bytes
+from simulator.payloads import make_detection, payload_bytes
+from simulator.protocol import (
+    DETECTIONS_BATCH_PATH,
+    DETECTIONS_PATH,
+    REGISTER_PATH,
+    content_hash,
+)
 
 __all__ = ["DashboardUser", "EdgeNodeUser"]
 
 BATCH_MAX = 100
 MAX_RETRY_AFTER_S = 10.0
+STOP_FLUSH_ROUNDS = 50  # a final flush gives up after this many tries (or its deadline)
 
 
 def _retry_after(response: Any) -> float:
@@ -43,6 +50,9 @@ class EdgeNodeUser(FastHttpUser):
     A detection leaves the outbox only on its ack (201, or 200 ``duplicate``); anything else
     (a reset, a timeout, 429/503) leaves it there for the next flush, byte-identical, so a
     resend of a stored item is answered as a duplicate and never becomes a second row.
+    Every detection is recorded as generated when it is created (the ledger the verdict
+    checks the database against); what is still in the outbox when Locust stops the user
+    is sent by ``flush_at_stop``, which the gate calls once the faults are cleared.
     """
 
     network_timeout = 5.0
@@ -55,15 +65,30 @@ class EdgeNodeUser(FastHttpUser):
         self.node_id = f"{self.opts.node_prefix}-{uuid.uuid4().hex[:12]}"
         self.seq = 0
         self.outbox: deque[tuple[int, bytes]] = deque()
-        self.hashes: dict[int, int] = {}  # seq -> content hash, until acked
         self.token = ""
 
     def wait_time(self) -> float:
         return 1.0 / max(self.opts.edge_rate, 0.01)
 
     def on_start(self) -> None:
-        self.evidence.add_node(self.node_id)  # before registering: the gate reads it back
+        self.evidence.add_edge(self)  # before registering: the gate reads it back
         self._register()
+
+    def backlog(self) -> int:
+        return len(self.outbox)
+
+    def flush_at_stop(self, deadline: float) -> int:
+        """Send what the outbox still holds, bounded by the monotonic ``deadline`` and
+        ``STOP_FLUSH_ROUNDS``; returns how many items are left unsent. Called after Locust
+        stopped this user (its greenlet is gone; its HTTP client still works)."""
+        for _ in range(STOP_FLUSH_ROUNDS):
+            if not self.outbox or time.monotonic() >= deadline:
+                break
+            if self.token or self._register():
+                self._flush()
+            if self.outbox:
+                gevent.sleep(0.2)
+        return len(self.outbox)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
@@ -72,8 +97,8 @@ class EdgeNodeUser(FastHttpUser):
         body = {"node_id": self.node_id, "name": f"locust edge {self.node_id}", "model": "yolov8n"}
         headers = {"Authorization": f"Bearer {self.opts.enrollment_key}"}
         for attempt in range(10):
-            with self.client.post("/api/nodes/register", json=body, headers=headers,
-                                  name="/api/nodes/register", catch_response=True) as resp:
+            with self.client.post(REGISTER_PATH, json=body, headers=headers,
+                                  name=REGISTER_PATH, catch_response=True) as resp:
                 if resp.status_code in (200, 201):
                     self.token = str(resp.json()["token"])
                     resp.success()
@@ -90,12 +115,12 @@ class EdgeNodeUser(FastHttpUser):
     def detect(self) -> None:
         """Capture one detection into the outbox, then flush what the link lets through."""
         self.seq += 1
-        payload = make_detection(self.node_id, self.seq, time.time())
+        captured_at = time.time()
+        payload = make_detection(self.node_id, self.seq, captured_at)
+        self.evidence.record_generated(self.node_id, self.seq, content_hash(payload), captured_at)
         self.outbox.append((self.seq, payload_bytes(payload)))
-        self.hashes[self.seq] = content_hash(payload)
         if self.token or self._register():
             self._flush()
-        self.evidence.outbox_left[self.node_id] = len(self.outbox)
 
     def _flush(self) -> None:
         while self.outbox:
@@ -119,25 +144,24 @@ class EdgeNodeUser(FastHttpUser):
         else:
             resp.failure(f"unexpected {status}")
 
-    def _ack(self, seq: int) -> None:
-        self.evidence.record_ack(self.node_id, seq, self.hashes.pop(seq))
+    def _ack(self, seq: int, status: int) -> None:
+        self.evidence.record_ack(self.node_id, seq, status)
 
     def _send_one(self) -> bool:
         seq, body = self.outbox[0]
-        with self.client.post("/api/detections", data=_raw(body), headers=self._headers(),
-                              name="/api/detections", catch_response=True) as resp:
+        with self.client.post(DETECTIONS_PATH, data=_raw(body), headers=self._headers(),
+                              name=DETECTIONS_PATH, catch_response=True) as resp:
             status = resp.status_code
             if status in (200, 201):
                 if status == 200:
                     self.evidence.counters["duplicates_acked"] += 1
-                self._ack(seq)
+                self._ack(seq, status)
                 self.outbox.popleft()
                 resp.success()
                 return True
             if status in (400, 409, 413, 422):
                 # the server refused this item for good: resending cannot change the answer
                 self.evidence.counters[f"refused_{status}"] += 1
-                self.hashes.pop(seq, None)
                 self.outbox.popleft()
                 resp.failure(f"{status}: {(resp.text or '')[:200]}")
                 return True
@@ -147,8 +171,8 @@ class EdgeNodeUser(FastHttpUser):
     def _send_batch(self) -> bool:
         items = list(self.outbox)[:BATCH_MAX]
         body = b'{"items":[' + b",".join(raw for _, raw in items) + b"]}"
-        with self.client.post("/api/detections/batch", data=_raw(body), headers=self._headers(),
-                              name="/api/detections/batch", catch_response=True) as resp:
+        with self.client.post(DETECTIONS_BATCH_PATH, data=_raw(body), headers=self._headers(),
+                              name=DETECTIONS_BATCH_PATH, catch_response=True) as resp:
             if resp.status_code != 200:
                 self._handle_refusal(resp)
                 return False
@@ -156,11 +180,10 @@ class EdgeNodeUser(FastHttpUser):
             for result in resp.json().get("results", []):
                 seq, status = int(result["seq"]), int(result["status"])
                 if status in (200, 201):
-                    self._ack(seq)
+                    self._ack(seq, status)
                     done.add(seq)
                 elif status in (409, 422):
                     self.evidence.counters[f"refused_{status}"] += 1
-                    self.hashes.pop(seq, None)
                     done.add(seq)
             self.outbox = deque(item for item in self.outbox if item[0] not in done)
             resp.success()

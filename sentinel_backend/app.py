@@ -1,4 +1,4 @@
-"""The FastAPI application: wiring of pool, group committer, sequencer, hub and routes."""
+"""The FastAPI application: wiring of pool, group committers, sequencer, hub and routes."""
 
 from __future__ import annotations
 
@@ -15,16 +15,16 @@ import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import __version__, _logs, api, ws
+from . import __version__, _logs, routes, ws
+from ._planted import FanoutRewriter, LateAudit, prepare_database
 from .auth import TokenBook
 from .config import Settings
-from .core import ApiError, Core, core_of, json_response
+from .core import ApiError, Core
 from .db import DatabaseUnavailable, Overloaded, connect_pool, is_unavailable
 from .ingest import GroupCommitter
 from .metrics import Metrics
@@ -139,14 +139,6 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal error")
 
 
-async def _db_ok(pool: asyncpg.Pool) -> bool:
-    try:
-        await asyncio.wait_for(pool.fetchval("SELECT 1"), 1.0)
-        return True
-    except Exception:
-        return False
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app (``uvicorn --factory sentinel_backend.app:create_app``)."""
     settings = settings or Settings.from_env()
@@ -154,14 +146,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        faults = settings.faults
         try:
-            pool = await connect_pool(settings.database_url, settings.db_pool_size)
+            pool = await connect_pool(settings.database_url, settings.db_pool_size,
+                                      sync_commit_off=faults.sync_commit_off)
         except Exception as exc:
             raise RuntimeError(
                 f"cannot reach the database at DATABASE_URL ({exc}); check DATABASE_URL"
             ) from exc
         async with pool.acquire() as conn:
             applied = await apply_migrations(conn)
+            await prepare_database(conn, faults)
         log.info("database ready; migrations applied now: %s", applied or "none")
         metrics = Metrics()
         committer = GroupCommitter(
@@ -171,9 +166,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               min_interval_s=settings.sequencer_interval_ms / 1000)
         hub = Hub(settings.database_url, pool, coalesce_s=settings.ws_coalesce_ms / 1000,
                   heartbeat_s=settings.ws_heartbeat_s,
-                  delay_s=settings.faults.stream_delay_ms / 1000)
-        if settings.faults.active:
-            log.warning("PLANTED FAULTS ON (self-test only): %s", settings.faults.describe())
+                  delay_s=faults.stream_delay_ms / 1000,
+                  rewrite=FanoutRewriter(faults) if faults.hits_fanout else None)
+        late_audit = (LateAudit(pool, faults.audit_separate_tx_ms / 1000)
+                      if faults.audit_separate_tx_ms else None)
+        if faults.active:
+            log.warning("PLANTED FAULTS ON (self-test only): %s", faults.describe())
         # Registrations and heartbeats: one statement (one commit) per group, as detections.
         registrar = GroupWriter(pool, register_group, lambda r: r.node_id, name="register",
                                 queue_max=settings.ingest_queue_max)
@@ -181,7 +179,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             queue_max=settings.ingest_queue_max)
         app.state.core = Core(settings, pool, TokenBook(
             settings.enrollment_key, settings.operator_token, settings.viewer_token),
-            committer, sequencer, hub, metrics, registrar, beats)
+            committer, sequencer, hub, metrics, registrar, beats, late_audit)
         app.state.batch_slots = asyncio.Semaphore(settings.batch_concurrency)
         app.state.batch_inflight = 0
         committer.start()
@@ -195,6 +193,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await hub.stop()
             await committer.stop()
+            if late_audit is not None:
+                await late_audit.stop()
             await registrar.stop()
             await beats.stop()
             await sequencer.stop()
@@ -206,52 +206,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContext, max_body=settings.max_body_bytes,
                        access_log=settings.access_log)
     _install_error_handlers(app)
-    app.include_router(api.router)
+    app.include_router(routes.router)
     app.include_router(ws.router)
     # The hot routes (ingest, heartbeat, register) again, first and as plain Starlette
     # routes: FastAPI's matching and dependency solving cost more per request than the
-    # handler itself. The FastAPI
-    # routes stay registered (shadowed) so that /docs still lists them.
+    # handler itself. The FastAPI routes stay registered (shadowed) so that /docs still
+    # lists them.
     app.router.routes[0:0] = [
-        Route("/api/detections", api.post_detection, methods=["POST"]),
-        Route("/api/detections/batch", api.post_batch, methods=["POST"]),
-        Route("/api/nodes/{node_id}/heartbeat", api.heartbeat_route, methods=["POST"]),
-        Route("/api/nodes/register", api.register, methods=["POST"]),
+        Route("/api/detections", routes.post_detection, methods=["POST"]),
+        Route("/api/detections/batch", routes.post_batch, methods=["POST"]),
+        Route("/api/nodes/{node_id}/heartbeat", routes.heartbeat_route, methods=["POST"]),
+        Route("/api/nodes/register", routes.register, methods=["POST"]),
     ]
-
-    @app.get("/health")
-    async def health(request: Request) -> Response:
-        core = core_of(request)
-        ok = await _db_ok(core.pool)
-        return json_response({"status": "ok" if ok else "degraded", "database": ok,
-                              "stream_head": core.hub.head, "version": __version__})
-
-    @app.get("/health/live")
-    async def live() -> Response:
-        return json_response({"status": "ok"})
-
-    @app.get("/health/ready")
-    async def ready(request: Request) -> Response:
-        if await _db_ok(core_of(request).pool):
-            return json_response({"status": "ready"})
-        return _error(503, "database unavailable", {"Retry-After": "1"})
-
-    @app.get("/metrics")
-    async def metrics_endpoint(request: Request) -> Response:
-        core = core_of(request)
-        m = core.metrics
-        m.stream_head.set(core.hub.head)
-        m.sequencer_lag.set(max(0, core.hub.db_head - core.hub.head))
-        m.ingest_queue.set(core.committer.depth)
-        try:
-            depth = await asyncio.wait_for(core.pool.fetchval(
-                "SELECT count(*) FROM node_commands WHERE status IN ('pending', 'delivered')"),
-                1.0)
-            m.command_queue.set(depth)
-            m.unsequenced.set(await asyncio.wait_for(core.pool.fetchval(
-                "SELECT count(*) FROM stream_events WHERE seq IS NULL"), 1.0))
-        except Exception:
-            pass
-        return Response(generate_latest(m.registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

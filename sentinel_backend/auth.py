@@ -1,4 +1,7 @@
-"""Bearer tokens and roles (contract 5). Tokens are compared and stored as SHA-256 hashes."""
+"""Bearer tokens and roles (docs/api.md, "Roles and tokens").
+
+Tokens are compared and stored as SHA-256 hashes.
+"""
 
 from __future__ import annotations
 

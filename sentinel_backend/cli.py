@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -15,7 +16,10 @@ from .config import ConfigError, Settings
 from .migrate import migrate_dsn
 from .pg import EmbeddedPostgres, EmbeddedPostgresError
 
-__all__ = ["main"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+__all__ = ["create_served_app", "main"]
 
 DEFAULT_DATA_DIR = Path("~/.local/share/sentinel-chaos/pgdata")
 DATABASE_NAME = "sentinel"
@@ -59,6 +63,18 @@ def _database(args: argparse.Namespace) -> tuple[str, EmbeddedPostgres | None]:
     return pg.dsn_for(DATABASE_NAME), pg
 
 
+def create_served_app() -> FastAPI:
+    """The app ``serve`` runs: :func:`create_app` with the failed-authentication limiter
+    (``_authlimit``; a no-op when ``create_app`` installs it itself)."""
+    from . import _authlimit
+    from .app import create_app
+
+    settings = Settings.from_env()
+    app = create_app(settings)
+    _authlimit.install(app, settings)
+    return app
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -82,7 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
         _step(f"listening on http://{args.host}:{args.port} (workers: {args.workers}; "
               f"stream ws://{args.host}:{args.port}/ws; docs /docs)")
         uvicorn.run(
-            "sentinel_backend.app:create_app", factory=True, host=args.host, port=args.port,
+            "sentinel_backend.cli:create_served_app", factory=True, host=args.host, port=args.port,
             workers=args.workers, log_config=None, access_log=False, lifespan="on",
             timeout_graceful_shutdown=5,
         )

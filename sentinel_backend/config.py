@@ -64,6 +64,10 @@ class Settings:
     max_body_bytes: int = 1 << 20
     db_pool_size: int = 10
     access_log: bool = True
+    # Failed authentications (401/403) per client address: a burst of new wrong credentials,
+    # then so many per second; past that 429 (docs/api.md, "Failed authentication").
+    auth_fail_burst: int = 100
+    auth_fail_per_s: float = 5.0
     log_level: str = "INFO"
     faults: PlantedFaults = field(default_factory=PlantedFaults)
 
@@ -86,6 +90,8 @@ class Settings:
             batch_concurrency=int(_num("SENTINEL_BATCH_CONCURRENCY", 4, 1)),
             max_body_bytes=int(_num("SENTINEL_MAX_BODY_BYTES", 1 << 20, 1024)),
             db_pool_size=int(_num("SENTINEL_DB_POOL_SIZE", 10, 2)),
+            auth_fail_burst=int(_num("SENTINEL_AUTH_FAIL_BURST", 100, 0)),
+            auth_fail_per_s=_num("SENTINEL_AUTH_FAIL_PER_S", 5.0, 0.01),
             access_log=os.environ.get("SENTINEL_ACCESS_LOG", "1") not in ("0", "false", "no"),
             log_level=os.environ.get("SENTINEL_LOG_LEVEL", "INFO").upper(),
             faults=_faults(),

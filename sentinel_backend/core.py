@@ -10,6 +10,7 @@ import orjson
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 
+from ._planted import LateAudit
 from .auth import Principal, TokenBook
 from .config import Settings
 from .ingest import GroupCommitter
@@ -44,6 +45,8 @@ class Core:
     metrics: Metrics
     registrar: GroupWriter[Registration, RegResult | None]
     beats: GroupWriter[Beat, BeatResult | None]
+    #: The planted fault SENTINEL_FAULT_AUDIT_SEPARATE_TX (faults.py); None normally.
+    late_audit: LateAudit | None = None
 
     async def principal(self, conn: HTTPConnection, *roles: str,
                         token: str | None = None) -> Principal:

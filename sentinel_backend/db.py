@@ -52,13 +52,20 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     await conn.execute("SET TIME ZONE 'UTC'")
 
 
-async def connect_pool(dsn: str, size: int) -> asyncpg.Pool:
-    """A pool whose connections speak UTC; broken connections are replaced lazily."""
+async def _init_unsynced_connection(conn: asyncpg.Connection) -> None:
+    # A planted fault (SENTINEL_FAULT_SYNC_COMMIT_OFF): commits acked before their WAL
+    # is flushed, so a power cut loses acked rows.
+    await conn.execute("SET TIME ZONE 'UTC'; SET synchronous_commit = off")
+
+
+async def connect_pool(dsn: str, size: int, *, sync_commit_off: bool = False) -> asyncpg.Pool:
+    """A pool whose connections speak UTC; broken connections are replaced lazily.
+    ``sync_commit_off``: the planted fault of that name, never in production."""
     pool: asyncpg.Pool = await asyncpg.create_pool(
         dsn,
         min_size=1,
         max_size=size,
-        init=_init_connection,
+        init=_init_unsynced_connection if sync_commit_off else _init_connection,
         connection_class=_PoolConnection,
         command_timeout=30,
         max_inactive_connection_lifetime=60,

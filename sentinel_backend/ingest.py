@@ -1,10 +1,9 @@
 """The ingest path: every detection is stored here, and only here.
 
-Single-detection requests go through :class:`GroupCommitter`: concurrent requests are
-queued, a committer inserts all of them in one transaction (``unnest`` + ``ON CONFLICT DO
-NOTHING``), and each request's future is resolved only after COMMIT. One fsync then acks
-many requests, which is how one worker passes the per-commit fsync ceiling without giving
-up ack-after-commit. The batch endpoint calls :func:`store_detections` directly.
+Single-detection requests go through :class:`GroupCommitter` (group commit, see
+:mod:`._groupcommit`): concurrent requests are stored by one statement (``unnest``) and
+each is answered only after its COMMIT. The batch endpoint calls :func:`store_detections`
+directly.
 
 Keep new behaviour of the ingest path (e.g. planted faults for self-tests) in this module.
 """
@@ -19,16 +18,47 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
+from asyncpg.transaction import Transaction
 
-from .db import DatabaseUnavailable, Overloaded, is_unavailable
+from ._groupcommit import GroupCommit
+from .db import DatabaseUnavailable, is_unavailable
 from .faults import PlantedFaults
+from .stream_events import insert_detection_events
 from .validation import Detection
 
 __all__ = ["GroupCommitter", "Outcome", "store_detections"]
 
 log = logging.getLogger("sentinel_backend.ingest")
 
-_INSERT = """
+# The two INSERTs differ only in the ON CONFLICT clause; both are written out so that an
+# edit of one cannot silently turn the fast one into the slow one (tests/backend checks
+# that they stay twins). One statement stores the detections, reserves their stream event
+# ids, writes the events and wakes the sequencer.
+_DETECTION_EVENTS = insert_detection_events("ins")
+
+#: Without ON CONFLICT: cheaper when nothing collides (no speculative insertion); a
+#: collision aborts it whole and :data:`_INSERT` runs instead.
+_INSERT_FAST = f"""
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::timestamptz[],
+                         $5::text[], $6::bytea[])
+        AS t(node_id, seq, event_id, captured_at, payload, content_hash)
+), ins AS (
+    INSERT INTO detections (node_id, seq, event_id, captured_at, payload, content_hash,
+                            stream_event_id)
+    SELECT node_id, seq, event_id, captured_at, payload::jsonb, content_hash,
+           nextval('stream_events_id_seq') FROM input
+    RETURNING id, node_id, seq, stream_event_id
+), ev AS (
+    {_DETECTION_EVENTS}
+), wake AS (
+    SELECT pg_notify('sentinel_new', '') AS n WHERE EXISTS (SELECT 1 FROM ins)
+)
+SELECT i.id, i.node_id, i.seq FROM ins i LEFT JOIN wake ON true
+"""
+
+#: Collisions skipped: what is not returned was stored before (compared by content hash).
+_INSERT = f"""
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::bigint[], $3::uuid[], $4::timestamptz[],
                          $5::text[], $6::bytea[])
@@ -41,17 +71,12 @@ WITH input AS (
     ON CONFLICT (node_id, seq) DO NOTHING
     RETURNING id, node_id, seq, stream_event_id
 ), ev AS (
-    INSERT INTO stream_events (id, type, detection_id)
-    SELECT stream_event_id, 'detection', id FROM ins
+    {_DETECTION_EVENTS}
 ), wake AS (
     SELECT pg_notify('sentinel_new', '') AS n WHERE EXISTS (SELECT 1 FROM ins)
 )
 SELECT i.id, i.node_id, i.seq FROM ins i LEFT JOIN wake ON true
 """
-
-#: The same without ON CONFLICT: cheaper when nothing collides (no speculative insertion);
-#: a collision aborts it whole and the ON CONFLICT form runs instead.
-_INSERT_FAST = _INSERT.replace("ON CONFLICT (node_id, seq) DO NOTHING", "")
 
 _EXISTING = """
 SELECT d.id, d.node_id, d.seq, d.content_hash
@@ -93,9 +118,14 @@ class _FastPath:
 
 
 async def _store(conn: asyncpg.Connection, dets: Sequence[Detection], *,
-                 optimistic: bool = True) -> list[Outcome]:
+                 optimistic: bool = True, unchecked: bool = False) -> list[Outcome]:
     """``optimistic``: try the plain INSERT first. Off inside an explicit transaction, where
-    its unique violation would abort the whole transaction instead of one statement."""
+    its unique violation would abort the whole transaction instead of one statement.
+    ``unchecked``: the planted fault SENTINEL_FAULT_NO_IDEMPOTENCY (no unique key left, so
+    the plain INSERT stores every retry again)."""
+    if unchecked:
+        rows = await conn.fetch(_INSERT_FAST, *_columns(dets))
+        return [Outcome(201, r["id"]) for r in _in_order(dets, rows)]
     if optimistic and _FastPath.skip == 0:
         try:
             rows = await conn.fetch(_INSERT_FAST, *_columns(dets))
@@ -138,6 +168,24 @@ WHERE d.id = ANY($1::bigint[]) AND e.id = d.stream_event_id AND e.seq IS NULL
 """
 
 
+#: Transactions of SENTINEL_FAULT_ACK_BEFORE_COMMIT acked and still waiting to commit
+#: (kept referenced until done; empty unless that planted fault is on).
+_LATE_COMMITS: set[asyncio.Task[None]] = set()
+
+
+async def _commit_later(pool: asyncpg.Pool, conn: asyncpg.Connection,
+                        tx: Transaction, delay_s: float) -> None:
+    try:
+        await asyncio.sleep(delay_s)
+        await tx.commit()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await tx.rollback()
+        raise
+    finally:
+        await pool.release(conn)
+
+
 async def _store_with_faults(pool: asyncpg.Pool, dets: Sequence[Detection],
                              faults: PlantedFaults) -> list[Outcome]:
     """The ingest path with planted faults (self-tests only, see :mod:`.faults`)."""
@@ -145,13 +193,32 @@ async def _store_with_faults(pool: asyncpg.Pool, dets: Sequence[Detection],
     kept = [d for d, drop in zip(dets, dropped, strict=True) if not drop]
     stored: list[Outcome] = []
     if kept:
-        async with pool.acquire() as conn, conn.transaction():
-            stored = await _store(conn, kept, optimistic=False)
+        conn = await pool.acquire()
+        tx = conn.transaction()
+        try:
+            await tx.start()
+            stored = await _store(conn, kept, optimistic=False,
+                                  unchecked=faults.no_idempotency)
             hidden = [o.id for d, o in zip(kept, stored, strict=True)
                       if o.status == 201 and o.id is not None
                       and faults.skips_stream(d.node_id, d.seq)]
             if hidden:
                 await conn.execute(_UNSTREAM, hidden)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await tx.rollback()
+            await pool.release(conn)
+            raise
+        if faults.ack_before_commit_ms:
+            task = asyncio.create_task(_commit_later(pool, conn, tx,
+                                                     faults.ack_before_commit_ms / 1000))
+            _LATE_COMMITS.add(task)
+            task.add_done_callback(_LATE_COMMITS.discard)
+        else:
+            try:
+                await tx.commit()
+            finally:
+                await pool.release(conn)
     answers = iter(stored)
     return [Outcome(201, 0) if drop else next(answers) for drop in dropped]
 
@@ -167,12 +234,13 @@ async def store_detections(pool: asyncpg.Pool, dets: Sequence[Detection],
     if not dets:
         return []
     try:
-        if faults is not None and (faults.drop_one_in or faults.stream_skip_one_in):
+        if faults is not None and faults.hits_ingest:
             return await _store_with_faults(pool, dets, faults)
         # One statement stores the detections and their stream events atomically, so no
         # explicit BEGIN/COMMIT round trips: the statement's own commit is the ack point.
         async with pool.acquire() as conn:
-            return await _store(conn, dets)
+            return await _store(conn, dets,
+                                unchecked=faults is not None and faults.no_idempotency)
     except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
         if len(dets) == 1:
             return [Outcome(422, None, f"refused by the database: {exc}")]
@@ -187,8 +255,9 @@ async def store_detections(pool: asyncpg.Pool, dets: Sequence[Detection],
         raise
 
 
-class GroupCommitter:
-    """Queue single detections and commit them in groups; bounded (429 past the bound)."""
+class GroupCommitter(GroupCommit[Detection, Outcome]):
+    """Queue single detections and store them in groups (:class:`GroupCommit`), two
+    groups at a time; bounded (429 past `queue_max`)."""
 
     def __init__(
         self,
@@ -200,78 +269,16 @@ class GroupCommitter:
         on_group: Callable[[int, float], None] | None = None,
         faults: PlantedFaults | None = None,
     ) -> None:
-        self._pool = pool
-        self._faults = faults
-        self._max_group = max_group
-        self._queue_max = queue_max
-        self._pending: list[tuple[Detection, asyncio.Future[Outcome]]] = []
-        self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(parallel)
-        self._task: asyncio.Task[None] | None = None
-        self._groups: set[asyncio.Task[None]] = set()
-        self._on_group = on_group
+        async def write(dets: list[Detection]) -> list[Outcome]:
+            return await store_detections(pool, dets, faults)
 
-    @property
-    def depth(self) -> int:
-        return len(self._pending)
+        super().__init__(write, name="ingest", max_group=max_group, queue_max=queue_max,
+                         parallel=parallel, failure=_group_failure, on_group=on_group)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="group-committer")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._groups:
-            await asyncio.gather(*self._groups, return_exceptions=True)
-        for _, fut in self._pending:
-            if not fut.done():
-                fut.set_exception(DatabaseUnavailable("backend shutting down"))
-        self._pending.clear()
-
-    async def submit(self, det: Detection) -> Outcome:
-        """Queue `det`; returns after the COMMIT that stored it (or raises)."""
-        if len(self._pending) >= self._queue_max:
-            raise Overloaded("ingest queue full")
-        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-        self._pending.append((det, fut))
-        self._wake.set()
-        return await fut
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                await self._slots.acquire()
-                group = self._pending[: self._max_group]
-                del self._pending[: self._max_group]
-                task = asyncio.create_task(self._commit(group))
-                self._groups.add(task)
-                task.add_done_callback(self._groups.discard)
-
-    async def _commit(self, group: list[tuple[Detection, asyncio.Future[Outcome]]]) -> None:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        try:
-            outcomes = await store_detections(self._pool, [d for d, _ in group],
-                                              self._faults)
-        except BaseException as exc:
-            error = exc if isinstance(exc, DatabaseUnavailable) else DatabaseUnavailable(
-                f"ingest failed: {exc!r}")
-            for _, fut in group:
-                if not fut.done():
-                    fut.set_exception(error)
-            if isinstance(exc, asyncio.CancelledError):
-                raise
-            if not isinstance(exc, DatabaseUnavailable):
-                log.exception("group commit failed")
-            return
-        finally:
-            self._slots.release()
-        for (_, fut), outcome in zip(group, outcomes, strict=True):
-            if not fut.done():
-                fut.set_result(outcome)
-        if self._on_group is not None:
-            self._on_group(len(group), loop.time() - started)
+def _group_failure(exc: BaseException) -> BaseException:
+    """What every caller of a failed group gets: the database is unavailable (503)."""
+    if isinstance(exc, DatabaseUnavailable):
+        return exc
+    log.error("group commit failed", exc_info=exc)
+    return DatabaseUnavailable(f"ingest failed: {exc!r}")

@@ -7,22 +7,23 @@ per group (``unnest``), and every request is answered only after that statement'
 What each request writes is unchanged: a registration still gets its ``node_status``
 stream event and its audit row; a heartbeat that changes a node's status (offline ->
 online) still gets a stream event and an audit row; a heartbeat that changes nothing but
-``last_heartbeat`` / ``outbox_depth`` writes neither (as before).
+``last_heartbeat`` / ``outbox_depth`` writes neither. The queueing is
+:mod:`._groupcommit`'s.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 import asyncpg
 import orjson
 
-from .db import DatabaseUnavailable, Overloaded, is_unavailable
+from ._groupcommit import GroupCommit
+from .db import DatabaseUnavailable, is_unavailable
+from .stream_events import insert_node_status_events
 
 __all__ = [
     "Beat",
@@ -70,7 +71,7 @@ class BeatResult:
     pending: int
 
 
-_REGISTER = """
+_REGISTER = f"""
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[],
                          $6::text[])
@@ -87,10 +88,7 @@ WITH input AS (
         last_heartbeat = now()
     RETURNING node_id, (xmax = 0) AS created, status, last_heartbeat, blackout
 ), ev AS (
-    INSERT INTO stream_events (type, data)
-    SELECT 'node_status', jsonb_build_object('node_id', node_id, 'status', status,
-           'last_heartbeat', last_heartbeat, 'blackout', blackout)
-    FROM up ORDER BY node_id
+    {insert_node_status_events("up ORDER BY node_id")}
 ), aud AS (
     INSERT INTO audit_log (actor, action, target, details)
     SELECT i.actor, CASE WHEN u.created THEN 'node.register' ELSE 'node.reregister' END,
@@ -100,7 +98,7 @@ WITH input AS (
 SELECT node_id, created, status FROM up
 """
 
-_BEAT = """
+_BEAT = f"""
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::int[], $3::text[]) AS t(node_id, depth, actor)
 ), old AS (
@@ -114,10 +112,7 @@ WITH input AS (
     RETURNING nodes.node_id, nodes.status, o.status AS old_status, nodes.blackout,
         nodes.last_heartbeat, i.actor
 ), ev AS (
-    INSERT INTO stream_events (type, data)
-    SELECT 'node_status', jsonb_build_object('node_id', node_id, 'status', status,
-           'last_heartbeat', last_heartbeat, 'blackout', blackout)
-    FROM upd WHERE status <> old_status ORDER BY node_id
+    {insert_node_status_events("upd WHERE status <> old_status ORDER BY node_id")}
 ), aud AS (
     INSERT INTO audit_log (actor, action, target, details)
     SELECT actor, 'node.status', node_id,
@@ -151,119 +146,58 @@ async def beat_group(conn: asyncpg.Connection, beats: Sequence[Beat]) -> list[Be
     return [by_id.get(b.node_id) for b in beats]
 
 
-class GroupWriter(Generic[T, R]):
-    """Queue items, write them in groups of distinct keys with `write`; answer each caller
-    after the commit of its group. Bounded: :class:`Overloaded` (429) past `queue_max`.
+class GroupWriter(GroupCommit[T, R]):
+    """Group commit (:class:`GroupCommit`) of `write` (one statement on one connection):
+    groups of distinct keys, written one at a time, so that no two groups lock the same
+    rows in opposite order. Bounded: :class:`Overloaded` (429) past `queue_max`.
 
-    Groups are written one at a time (no two groups lock the same rows in opposite order).
-    A later item with the key of one already in the open group waits for the next group.
+    When a group fails on one bad item (or a deadlock with another writer), the items are
+    written again one by one, each answered with its own outcome.
     """
 
     def __init__(self, pool: asyncpg.Pool, write: Callable[[asyncpg.Connection, Sequence[T]],
                                                            Awaitable[list[R]]],
                  key: Callable[[T], str], *, name: str, max_group: int = 1000,
                  queue_max: int = 20_000) -> None:
-        self._pool = pool
-        self._write = write
-        self._key = key
-        self._name = name
-        self._max_group = max_group
-        self._queue_max = queue_max
-        self._pending: list[tuple[T, asyncio.Future[R]]] = []
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        async def write_group(items: list[T]) -> Sequence[R | BaseException]:
+            async with pool.acquire() as conn:
+                return await _write_or_split(conn, write, items, name)
 
-    @property
-    def depth(self) -> int:
-        return len(self._pending)
+        super().__init__(write_group, name=name, max_group=max_group, queue_max=queue_max,
+                         parallel=1, key=key, failure=_group_failure(name))
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"group-writer-{self._name}")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        for _, fut in self._pending:
-            if not fut.done():
-                fut.set_exception(DatabaseUnavailable("backend shutting down"))
-        self._pending.clear()
-
-    async def submit(self, item: T) -> R:
-        """Queue `item`; returns after the COMMIT that wrote it (or raises)."""
-        if len(self._pending) >= self._queue_max:
-            raise Overloaded(f"{self._name} queue full")
-        fut: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._pending.append((item, fut))
-        self._wake.set()
-        return await fut
-
-    def _take(self) -> list[tuple[T, asyncio.Future[R]]]:
-        group: list[tuple[T, asyncio.Future[R]]] = []
-        rest: list[tuple[T, asyncio.Future[R]]] = []
-        seen: set[str] = set()
-        for entry in self._pending:
-            k = self._key(entry[0])
-            if len(group) < self._max_group and k not in seen:
-                seen.add(k)
-                group.append(entry)
-            else:
-                rest.append(entry)
-        self._pending = rest
-        return group
-
-    async def _run(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                await self._commit(self._take())
-
-    async def _commit(self, group: list[tuple[T, asyncio.Future[R]]]) -> None:
-        items = [item for item, _ in group]
-        try:
-            async with self._pool.acquire() as conn:
-                try:
-                    results = await self._write(conn, items)
-                except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError,
-                        asyncpg.DeadlockDetectedError) as exc:
-                    if len(items) == 1:
-                        raise
-                    # One bad item (or a deadlock with another writer) must not fail the
-                    # others: write them one by one, each answered with its own outcome.
-                    log.warning("%s group of %d failed (%s); writing one by one",
-                                self._name, len(items), exc)
-                    for item, fut in group:
-                        try:
-                            one = (await self._write(conn, [item]))[0]
-                        except (asyncpg.DataError,
-                                asyncpg.IntegrityConstraintViolationError) as err:
-                            if not fut.done():
-                                fut.set_exception(err)
-                            continue
-                        if not fut.done():
-                            fut.set_result(one)
-                    return
-        except asyncio.CancelledError:
-            for _, fut in group:
-                if not fut.done():
-                    fut.set_exception(DatabaseUnavailable("backend shutting down"))
+async def _write_or_split(conn: asyncpg.Connection,
+                          write: Callable[[asyncpg.Connection, Sequence[T]], Awaitable[list[R]]],
+                          items: list[T], name: str) -> Sequence[R | BaseException]:
+    try:
+        return await write(conn, items)
+    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError,
+            asyncpg.DeadlockDetectedError) as exc:
+        if len(items) == 1:
             raise
-        except BaseException as exc:
-            error: BaseException = exc
-            if is_unavailable(exc):
-                error = DatabaseUnavailable(str(exc))
-            elif not isinstance(exc, asyncpg.PostgresError):
-                log.exception("%s group write failed", self._name)
-            for _, fut in group:
-                if not fut.done():
-                    fut.set_exception(error)
-            return
-        for (_, fut), result in zip(group, results, strict=True):
-            if not fut.done():
-                fut.set_result(result)
+        log.warning("%s group of %d failed (%s); writing one by one", name, len(items), exc)
+    out: list[R | BaseException] = []
+    for item in items:
+        try:
+            out.append((await write(conn, [item]))[0])
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as err:
+            out.append(err)
+    return out
+
+
+def _group_failure(name: str) -> Callable[[BaseException], BaseException]:
+    """What every caller of a failed group gets: 503 when the database is unreachable,
+    else the database's own error."""
+    def failure(exc: BaseException) -> BaseException:
+        if is_unavailable(exc):
+            return DatabaseUnavailable(str(exc))
+        if not isinstance(exc, asyncpg.PostgresError):
+            log.error("%s group write failed", name, exc_info=exc)
+        return exc
+    return failure
 
 
 def location_json(location: object) -> str | None:
+    """The ``location`` column's JSON text (None keeps the stored location)."""
     return orjson.dumps(location).decode() if location else None

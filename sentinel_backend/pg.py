@@ -41,6 +41,9 @@ _TUNING = {
     "fsync": "on",
     "synchronous_commit": "on",
     "full_page_writes": "on",
+    # The real commit time of each row's transaction (pg_xact_commit_timestamp), so the
+    # harness can check every ack came after its commit.
+    "track_commit_timestamp": "on",
     "timezone": "UTC",
     "log_timezone": "UTC",
     "logging_collector": "off",

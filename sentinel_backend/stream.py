@@ -1,4 +1,4 @@
-"""The stream (contract 3): one sequencer stamps, every instance's hub fans out.
+"""The stream of docs/api.md: one sequencer stamps, every instance's hub fans out.
 
 * :class:`Sequencer` - on every instance, but only the holder of an advisory lock works:
   it stamps committed, unsequenced ``stream_events`` rows with the next seq (gap-free, in
@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import asyncpg
+
+from .stream_events import insert_node_status_events
 
 __all__ = ["SEQUENCER_LOCK_KEY", "Client", "Frame", "Hub", "Sequencer", "fetch_events"]
 
@@ -37,16 +39,13 @@ SELECT m, pg_notify('sentinel_stream', m::text) FROM (SELECT max(seq) AS m FROM 
 WHERE m IS NOT NULL
 """
 
-_OFFLINE = """
+_OFFLINE = f"""
 WITH gone AS (
     UPDATE nodes SET status = 'offline'
     WHERE status = 'online' AND last_heartbeat < now() - make_interval(secs => $1)
     RETURNING node_id, status, last_heartbeat, blackout
 )
-INSERT INTO stream_events (type, data)
-SELECT 'node_status', jsonb_build_object('node_id', node_id, 'status', status,
-       'last_heartbeat', last_heartbeat, 'blackout', blackout) FROM gone
-RETURNING id
+{insert_node_status_events("gone")}
 """
 
 _EVENTS = """
@@ -96,11 +95,6 @@ class Sequencer:
         self._task: asyncio.Task[None] | None = None
         self._on_stamp = on_stamp
         self.leader = False
-        self.unsequenced = 0
-
-    def poke(self) -> None:
-        """Something was committed locally: stamp soon."""
-        self._wake.set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="sequencer")
@@ -230,9 +224,14 @@ class Hub:
     """Per-instance fan-out of the stream to WebSocket clients."""
 
     def __init__(self, dsn: str, pool: asyncpg.Pool, *, coalesce_s: float = 0.002,
-                 poll_s: float = 0.25, heartbeat_s: float = 5.0, delay_s: float = 0.0) -> None:
+                 poll_s: float = 0.25, heartbeat_s: float = 5.0, delay_s: float = 0.0,
+                 rewrite: Callable[[list[tuple[int, str]]], list[tuple[int, str]]] | None = None
+                 ) -> None:
         self._dsn = dsn
-        self._delay_s = delay_s  # a planted fault (SENTINEL_FAULT_STREAM_DELAY_MS); 0 normally
+        # Planted faults (SENTINEL_FAULT_STREAM_DELAY_MS, _STREAM_ALTER_ONE_IN,
+        # _PHANTOM_ONE_IN, see faults.py); 0 and None normally.
+        self._delay_s = delay_s
+        self._rewrite = rewrite
         self._heartbeat_s = heartbeat_s
         self._beat_task: asyncio.Task[None] | None = None
         self._pool = pool
@@ -315,6 +314,8 @@ class Hub:
                 await asyncio.sleep(self._delay_s)
             self.head = events[-1][0]
             self.db_head = max(self.db_head, self.head)
+            if self._rewrite is not None:
+                events = self._rewrite(events)
             for frame in Frame.build_many(events):
                 for client in self.clients:
                     client.push(frame)

@@ -1,14 +1,19 @@
-"""Validation of request bodies, hand-written for speed and for precise messages.
+"""Validation of request bodies and parameters, hand-written for speed and for precise messages.
 
-Every rule of contract 6 lives here, so that nothing reaches the database that it would
-refuse (a NUL byte in jsonb would otherwise be a 5xx) and every refusal says what is wrong.
+Every input rule of docs/api.md lives here, and only here, so that nothing reaches the
+database that it would refuse (a NUL byte in jsonb would otherwise be a 5xx) and every
+refusal says what is wrong. Everything raises :class:`Invalid`; the routes choose the
+status (422 for a body, 400 for a query or path parameter).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -16,12 +21,33 @@ from typing import Any
 import orjson
 
 __all__ = [
+    "AckBody",
+    "BlackoutBody",
+    "CommandBody",
     "Detection",
+    "DetectionQuery",
+    "HeartbeatBody",
     "Invalid",
+    "RegistrationBody",
+    "ack_body",
+    "batch_items",
+    "blackout_body",
+    "check_clean",
+    "check_location",
     "check_node_id",
+    "check_object",
+    "command_body",
+    "decode_cursor",
+    "detection_query",
+    "encode_cursor",
+    "heartbeat_body",
+    "int_param",
     "may_hold_nul",
+    "optional_count",
+    "optional_str",
     "parse_json",
     "parse_time",
+    "registration_body",
     "validate_detection",
 ]
 
@@ -59,6 +85,7 @@ def parse_json(body: bytes) -> Any:
 
 
 def check_node_id(value: Any, field: str = "node_id") -> str:
+    """A node id: 1..64 characters of ``[A-Za-z0-9._-]``."""
     if not isinstance(value, str) or NODE_ID_RE.fullmatch(value) is None:
         raise Invalid(f"{field} must be 1..64 characters of [A-Za-z0-9._-]")
     return value
@@ -121,31 +148,9 @@ def _in_range(value: Any, lo: float, hi: float) -> bool:
     return kind is int and lo <= value <= hi
 
 
-def validate_detection(obj: Any, deep_check: bool = True) -> Detection:
-    """Check one detection object (contract 1 + 6) and compute its canonical form.
-
-    Type checks are exact (``type(x) is int``): the objects come from orjson, which makes
-    only plain dict/list/str/int/float/bool/None; this keeps the batch path cheap.
-    `deep_check=False` skips the recursive NUL/finite scan; only for objects parsed by
-    orjson from a body for which :func:`may_hold_nul` is False.
-    """
-    if type(obj) is not dict:
-        raise Invalid("a detection must be a JSON object")
-    missing = _REQUIRED - obj.keys()
-    if missing:
-        raise Invalid(f"missing field: {', '.join(sorted(missing))}")
-    node_id = obj["node_id"]
-    if type(node_id) is not str or NODE_ID_RE.fullmatch(node_id) is None:
-        raise Invalid("node_id must be 1..64 characters of [A-Za-z0-9._-]")
-    seq = obj["seq"]
-    if type(seq) is not int or not 1 <= seq <= MAX_SEQ:
-        raise Invalid("seq must be an integer >= 1 (64-bit)")
-    event_id = obj.get("event_id")
-    if event_id is not None and (type(event_id) is not str
-                                 or _UUID_RE.fullmatch(event_id) is None):
-        raise Invalid("event_id must be a UUID string")
-    captured_at = parse_time(obj["captured_at"], "captured_at")
-    location = obj["location"]
+def check_location(location: Any) -> dict[str, Any]:
+    """A location object (of a detection or a registration): latitude in [-90, 90],
+    longitude in [-180, 180], optional finite ``altitude_m`` and ``accuracy_m`` >= 0."""
     if type(location) is not dict:
         raise Invalid("location must be an object with latitude and longitude")
     if not _in_range(location.get("latitude"), -90.0, 90.0):
@@ -158,6 +163,34 @@ def validate_detection(obj: Any, deep_check: bool = True) -> Detection:
     accuracy = location.get("accuracy_m")
     if accuracy is not None and not _in_range(accuracy, 0.0, math.inf):
         raise Invalid("location.accuracy_m must be a finite number >= 0")
+    return location
+
+
+def validate_detection(obj: Any, deep_check: bool = True) -> Detection:
+    """Check one detection object (docs/api.md, "Detections") and compute its canonical
+    form.
+
+    Type checks are exact (``type(x) is int``): the objects come from orjson, which makes
+    only plain dict/list/str/int/float/bool/None; this keeps the batch path cheap.
+    `deep_check=False` skips the recursive NUL/finite scan; only for objects parsed by
+    orjson from a body for which :func:`may_hold_nul` is False.
+    """
+    if type(obj) is not dict:
+        raise Invalid("a detection must be a JSON object")
+    missing = _REQUIRED - obj.keys()
+    if missing:
+        raise Invalid(f"missing field: {', '.join(sorted(missing))}")
+    node_id = obj["node_id"]
+    check_node_id(node_id)
+    seq = obj["seq"]
+    if type(seq) is not int or not 1 <= seq <= MAX_SEQ:
+        raise Invalid("seq must be an integer >= 1 (64-bit)")
+    event_id = obj.get("event_id")
+    if event_id is not None and (type(event_id) is not str
+                                 or _UUID_RE.fullmatch(event_id) is None):
+        raise Invalid("event_id must be a UUID string")
+    captured_at = parse_time(obj["captured_at"], "captured_at")
+    check_location(obj["location"])
     items = obj["detections"]
     if type(items) is not list:
         raise Invalid("detections must be a list")
@@ -185,3 +218,203 @@ def validate_detection(obj: Any, deep_check: bool = True) -> Detection:
         raise Invalid(f"detection holds a value that cannot be stored: {exc}") from None
     return Detection(node_id, seq, event_id, captured_at, obj, canonical.decode(),
                      hashlib.sha256(canonical).digest())
+
+
+# ---------------------------------------------------------------- other bodies and parameters
+COMMAND_TYPE_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+MAX_BATCH = 1000
+MAX_NODE_IDS = 1000
+MAX_COUNT = 2**31  # outbox depths and queued counts are int4 columns
+MAX_ID = 2**63 - 1
+
+
+def check_object(body: Any, field: str = "body") -> dict[str, Any]:
+    """A JSON object with no NUL, no non-finite number, bounded nesting (see check_clean)."""
+    if not isinstance(body, dict):
+        raise Invalid(f"{field} must be a JSON object")
+    check_clean(body, field)
+    return body
+
+
+def optional_str(body: dict[str, Any], name: str, max_len: int = 256) -> str | None:
+    """``body[name]``: absent/null, or a string of at most `max_len` characters."""
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_len:
+        raise Invalid(f"{name} must be a string of at most {max_len} characters")
+    return value
+
+
+def optional_count(value: Any, field: str) -> int | None:
+    """Absent/null, or a non-negative integer that fits the int4 columns."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                              or not 0 <= value < MAX_COUNT):
+        raise Invalid(f"{field} must be a non-negative integer")
+    return value
+
+
+def int_param(raw: str | None, name: str, lo: int, hi: int) -> int | None:
+    """A query or path parameter: absent (None) or an integer in [lo, hi]."""
+    if raw is None:
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise Invalid(f"{name} must be an integer") from None
+    if not lo <= value <= hi:
+        raise Invalid(f"{name} must be in [{lo}, {hi}]")
+    return value
+
+
+def encode_cursor(last_id: int) -> str:
+    """The paging cursor after detection `last_id` (opaque to clients)."""
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The detection id a cursor of :func:`encode_cursor` continues after."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, value = raw.partition(":")
+        if kind != "id":
+            raise ValueError(kind)
+        last = int(value)
+        if not 0 <= last <= MAX_ID:
+            raise ValueError(value)
+        return last
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise Invalid("cursor is not one this server issued") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RegistrationBody:
+    """``POST /api/nodes/register``."""
+
+    node_id: str
+    name: str | None
+    model: str | None
+    location: dict[str, Any] | None
+
+
+def registration_body(body: Any) -> RegistrationBody:
+    obj = check_object(body)
+    node_id = check_node_id(obj.get("node_id"))
+    name = optional_str(obj, "name")
+    model = optional_str(obj, "model")
+    location = obj.get("location")
+    return RegistrationBody(node_id, name, model,
+                            None if location is None else check_location(location))
+
+
+@dataclass(frozen=True, slots=True)
+class HeartbeatBody:
+    """``POST /api/nodes/{node_id}/heartbeat``."""
+
+    status: str
+    outbox_depth: int | None
+
+
+def heartbeat_body(body: Any) -> HeartbeatBody:
+    obj = check_object(body)
+    status = obj.get("status", "online")
+    if status not in ("online", "covert"):
+        raise Invalid("status must be 'online' or 'covert'")
+    return HeartbeatBody(status, optional_count(obj.get("outbox_depth"), "outbox_depth"))
+
+
+def batch_items(body: Any) -> list[Any]:
+    """The items of ``POST /api/detections/batch`` (each is validated on its own)."""
+    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
+        raise Invalid('body must be {"items": [detection, ...]}')
+    items: list[Any] = body["items"]
+    if not 1 <= len(items) <= MAX_BATCH:
+        raise Invalid(f"items must hold 1..{MAX_BATCH} detections, not {len(items)}")
+    return items
+
+
+@dataclass(frozen=True, slots=True)
+class DetectionQuery:
+    """The query of ``GET /api/detections``; `after_id` comes from the cursor."""
+
+    node_id: str | None
+    captured_from: datetime | None
+    captured_to: datetime | None
+    after_seq: int | None
+    limit: int
+    after_id: int
+
+
+def detection_query(params: Mapping[str, str]) -> DetectionQuery:
+    node_id = check_node_id(params["node_id"]) if "node_id" in params else None
+    since = (parse_time(params["captured_from"], "captured_from")
+             if "captured_from" in params else None)
+    until = parse_time(params["captured_to"], "captured_to") if "captured_to" in params else None
+    after_seq = int_param(params.get("after_seq"), "after_seq", 0, MAX_ID)
+    limit = int_param(params.get("limit"), "limit", 1, 1000)
+    after_id = decode_cursor(params["cursor"]) if "cursor" in params else 0
+    return DetectionQuery(node_id, since, until, after_seq, 100 if limit is None else limit,
+                          after_id)
+
+
+@dataclass(frozen=True, slots=True)
+class BlackoutBody:
+    """``POST /api/blackout/activate`` and ``/deactivate``."""
+
+    node_ids: list[str]
+    reason: str | None
+
+
+def blackout_body(body: Any, *, activate: bool) -> BlackoutBody:
+    """Distinct node ids (first occurrence order); a reason is required to activate."""
+    obj = check_object(body)
+    ids = obj.get("node_ids")
+    if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_NODE_IDS:
+        raise Invalid(f"node_ids must be a list of 1..{MAX_NODE_IDS} node ids")
+    node_ids = list(dict.fromkeys(check_node_id(i, "node_ids[]") for i in ids))
+    reason = optional_str(obj, "reason", 1000)
+    if activate and not reason:
+        raise Invalid("reason is required to activate a blackout")
+    return BlackoutBody(node_ids, reason)
+
+
+@dataclass(frozen=True, slots=True)
+class AckBody:
+    """``POST /api/nodes/{node_id}/commands/{id}/ack``; `queued` is ``result.queued``."""
+
+    ok: bool
+    result: dict[str, Any] | None
+    queued: int | None
+
+
+def ack_body(body: Any) -> AckBody:
+    obj = check_object(body)
+    ok = obj.get("ok")
+    if not isinstance(ok, bool):
+        raise Invalid("ok must be true or false")
+    result = obj.get("result")
+    if result is not None and not isinstance(result, dict):
+        raise Invalid("result must be an object")
+    queued = optional_count((result or {}).get("queued"), "result.queued")
+    return AckBody(ok, result, queued)
+
+
+@dataclass(frozen=True, slots=True)
+class CommandBody:
+    """``POST /api/commands``."""
+
+    node_id: str
+    type: str
+    payload: dict[str, Any]
+
+
+def command_body(body: Any) -> CommandBody:
+    obj = check_object(body)
+    node_id = check_node_id(obj.get("node_id"))
+    ctype = obj.get("type")
+    if not isinstance(ctype, str) or COMMAND_TYPE_RE.fullmatch(ctype) is None:
+        raise Invalid("type must be 1..64 characters of [A-Za-z0-9._-]")
+    payload = obj.get("payload", {})
+    if not isinstance(payload, dict):
+        raise Invalid("payload must be an object")
+    return CommandBody(node_id, ctype, payload)

@@ -19,11 +19,23 @@ from starlette.websockets import WebSocketDisconnect
 from .core import ApiError, core_of
 from .db import is_unavailable
 from .stream import Client, Frame, fetch_events
+from .stream_events import EVENT_BLACKOUT, EVENT_DETECTION, EVENT_NODE_STATUS, EVENT_TYPES
 
-__all__ = ["router"]
+__all__ = [
+    "CLOSE_BAD_SINCE",
+    "CLOSE_BAD_TOKEN",
+    "CLOSE_TOO_SLOW",
+    "CLOSE_WRONG_ROLE",
+    "EVENT_BLACKOUT",
+    "EVENT_DETECTION",
+    "EVENT_NODE_STATUS",
+    "EVENT_TYPES",
+    "router",
+]
 
 router = APIRouter()
 
+# Close codes of docs/api.md (the event type names come from :mod:`.stream_events`).
 CLOSE_BAD_TOKEN = 4401
 CLOSE_WRONG_ROLE = 4403
 CLOSE_BAD_SINCE = 4400

@@ -9,17 +9,30 @@ Content-Length body, Content-Length or chunked responses, and one deadline per
 request. A request that fails on a reused connection before any byte of the
 answer (the server closed it, e.g. after a restart) is retried once on a fresh
 one; that is safe because every fleet request is idempotent.
+
+``https://`` targets use the same asyncio connections with the standard ``ssl`` module
+(context from ``simulator.tls.client_context``, or pass ``ssl_context=``). A TLS handshake
+costs far more CPU than a request, so keep-alive matters more there, and the pool
+resumes TLS sessions: after the first answer on a new connection (when a TLS 1.3 server
+has sent its ticket) it keeps that connection's ``ssl.SSLSession`` and offers it to the
+next connection it opens (``simulator.tls.SessionResumingContext``); ``tls_resumed``
+counts the connections on which the server accepted it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+
+from simulator._tls_errors import describe_ssl_error
+from simulator._tls_session import SessionResumingContext
+from simulator.tls import TlsOptions, client_context
 
 __all__ = ["HttpError", "HttpPool", "HttpResponse"]
 
@@ -59,16 +72,27 @@ class _Stale(Exception):
 
 
 class HttpPool:
-    """Up to ``size`` keep-alive connections to one origin."""
+    """Up to ``size`` keep-alive connections to one origin (``http://`` or ``https://``).
+
+    ``ssl_context`` is used for ``https://`` (default: ``client_context(TlsOptions())``,
+    the system trust store or ``SSL_CERT_FILE``); it is ignored for ``http://``.
+    ``connections_opened``, ``tls_resumed`` and ``last_session`` say how much keep-alive
+    and session resumption saved.
+    """
 
     def __init__(
-        self, base_url: str, size: int = 64, timeout_s: float = 5.0, connect_timeout_s: float = 2.0
+        self, base_url: str, size: int = 64, timeout_s: float = 5.0, connect_timeout_s: float = 2.0,
+        *, ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         u = urlsplit(base_url)
-        if u.scheme != "http":
-            raise ValueError(f"only http:// targets are supported, not {base_url!r}")
+        if u.scheme == "https":
+            self._tls: ssl.SSLContext | None = ssl_context or client_context(TlsOptions())
+        elif u.scheme == "http":
+            self._tls = None
+        else:
+            raise ValueError(f"only http:// and https:// targets are supported, not {base_url!r}")
         self.host = u.hostname or "127.0.0.1"
-        self.port = u.port or 80
+        self.port = u.port or (443 if self._tls is not None else 80)
         self.prefix = u.path.rstrip("/")
         self.host_header = u.netloc
         self.timeout_s = timeout_s
@@ -76,6 +100,13 @@ class HttpPool:
         self._idle: list[_Conn] = []
         self._sem = asyncio.Semaphore(size)
         self._closed = False
+        self.connections_opened = 0
+        self.tls_resumed = 0
+        self.last_session: ssl.SSLSession | None = None
+
+    @property
+    def is_tls(self) -> bool:
+        return self._tls is not None
 
     async def aclose(self) -> None:
         self._closed = True
@@ -105,7 +136,10 @@ class HttpPool:
                         except _Stale:
                             pass
                     conn = await self._connect()
-                    return await self._exchange(conn, data, reused=False)
+                    resp = await self._exchange(conn, data, reused=False)
+                    if self._tls is not None:
+                        self._note_session(conn)
+                    return resp
             except _Stale as exc:
                 raise HttpError("connection closed before the answer") from exc
             except TimeoutError as exc:
@@ -114,12 +148,39 @@ class HttpPool:
     async def _connect(self) -> _Conn:
         try:
             async with asyncio.timeout(self.connect_timeout_s):
-                reader, writer = await asyncio.open_connection(self.host, self.port, limit=1 << 22)
+                if self._tls is None:
+                    reader, writer = await asyncio.open_connection(
+                        self.host, self.port, limit=1 << 22
+                    )
+                else:
+                    reader, writer = await asyncio.open_connection(
+                        self.host, self.port, limit=1 << 22, ssl=self._tls,
+                        server_hostname=self.host,
+                        ssl_handshake_timeout=self.connect_timeout_s,
+                    )
         except TimeoutError as exc:
             raise HttpError(f"connect to {self.host}:{self.port} timed out") from exc
+        except ssl.SSLError as exc:
+            problem = describe_ssl_error(exc, self.host, client_cert_given=False)
+            raise HttpError(f"TLS to {self.host}:{self.port}: {problem}") from exc
         except OSError as exc:
             raise HttpError(f"connect to {self.host}:{self.port}: {exc}") from exc
+        self.connections_opened += 1
         return _Conn(reader, writer)
+
+    def _note_session(self, conn: _Conn) -> None:
+        """After the first answer on a new TLS connection: count a resumption and keep
+        the session (its ticket has arrived by now) to offer to the next connection."""
+        sslobj = conn.writer.get_extra_info("ssl_object")
+        if not isinstance(sslobj, ssl.SSLObject | ssl.SSLSocket):
+            return
+        if sslobj.session_reused:
+            self.tls_resumed += 1
+        session = sslobj.session
+        if session is not None:
+            self.last_session = session
+            if isinstance(self._tls, SessionResumingContext):
+                self._tls.remember_session(self.host, session)
 
     async def _exchange(self, conn: _Conn, data: bytes, reused: bool) -> HttpResponse:
         got_any = False

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import operator
 
-__all__ = ["MsHistogram"]
+__all__ = ["LatencyMeters", "MsHistogram"]
 
 
 class MsHistogram:
@@ -57,3 +57,31 @@ class MsHistogram:
         self.buckets = [0] * (self.max_ms + 1)
         self.count = 0
         self.max_seen = 0.0
+
+
+class LatencyMeters:
+    """The fleet's latency histograms: this second's windows and the whole run's totals.
+
+    Dashboards write delivery and end-to-end latencies into the windows, the ticker
+    writes its scheduling lag; once a second the windows give the progress line its
+    p99 and are then rolled into the totals (``roll``), so the per-second figure and
+    the run's figure come from the same samples.
+    """
+
+    __slots__ = ("delivery", "delivery_window", "e2e", "e2e_window", "lag", "lag_window")
+
+    def __init__(self) -> None:
+        self.delivery = MsHistogram()
+        self.e2e = MsHistogram()
+        self.delivery_window = MsHistogram()
+        self.e2e_window = MsHistogram()
+        self.lag = MsHistogram(10_000)
+        self.lag_window = MsHistogram(10_000)
+
+    def roll(self) -> None:
+        """Fold this second's windows into the run's totals and start the next second."""
+        self.delivery.merge(self.delivery_window)
+        self.e2e.merge(self.e2e_window)
+        self.delivery_window.reset()
+        self.e2e_window.reset()
+        self.lag_window.reset()

@@ -1,11 +1,14 @@
 """A dashboard client: one WebSocket subscriber of ``/ws`` that never loses its place.
 
-It keeps the last stream seq it accepted, reconnects with backoff and
-``?since=<last>`` after any close (or when the server's heartbeats stop), drops
-repeats, records gaps and out-of-order arrivals, and measures every event's
-delivery latency (receipt - committed_at) and end-to-end latency (receipt -
-captured_at). One ``orjson.loads`` per frame; one receipt time per frame, so a
-frame that carries a batch of events costs one ledger row per contiguous run.
+It keeps the last stream seq it accepted and reconnects with ``?since=<last>`` after
+a close: at once after 4008, with backoff after anything else (or when the server's
+heartbeats stop). After a close that retrying cannot cure (4401, 4403, 4400) it stops
+for good and records why in ``fatal``: :func:`simulator.protocol.close_action`, the one
+meaning every client of this project gives a close code. It drops repeats, records gaps
+and out-of-order arrivals, and measures every event's delivery latency (receipt -
+committed_at) and end-to-end latency (receipt - captured_at). One parse per frame; one
+receipt time per frame, so a frame that carries a batch of events costs one ledger row
+per contiguous run.
 """
 
 from __future__ import annotations
@@ -17,17 +20,25 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
-from urllib.parse import quote
 
-import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from simulator._backoff import full_jitter
 from simulator._stats import MsHistogram
 from simulator._store import TickBatch
+from simulator.protocol import (
+    EVENT_DETECTION,
+    FRAME_EVENTS,
+    FRAME_HEARTBEAT,
+    FRAME_HELLO,
+    CloseAction,
+    close_action,
+    parse_frame,
+    stream_url,
+)
 
-__all__ = ["DashboardClient", "DashboardSink", "event_times", "parse_time_us", "ws_url"]
+__all__ = ["DashboardClient", "DashboardSink", "event_times", "parse_time_us"]
 
 log = logging.getLogger("simulator.dashboard")
 
@@ -38,34 +49,23 @@ def parse_time_us(value: str) -> int:
     return int(dt.timestamp() * 1_000_000)
 
 
-_FRAMES: dict[bytes | str, Any] = {}
+_FRAMES: dict[bytes | str, dict[str, Any]] = {}
 _FRAMES_MAX = 128
 
 
-def _parse_frame(raw: bytes | str) -> Any:
-    """``orjson.loads(raw)``, parsed once for all the dashboards of this process: the
-    server sends the same frame to every subscriber, and parsing it 100 times was a third
-    of the fleet's CPU at 100 dashboards x 1,000 events/s. Callers only read the result."""
+def _parse_shared_frame(raw: bytes | str) -> dict[str, Any]:
+    """:func:`simulator.protocol.parse_frame`, parsed once for all the dashboards of this
+    process: the server sends the same frame to every subscriber, and parsing it 100 times
+    was a third of the fleet's CPU at 100 dashboards x 1,000 events/s. Callers only read
+    the result."""
     if len(raw) < 512:
-        return orjson.loads(raw)
+        return parse_frame(raw)
     msg = _FRAMES.get(raw)
     if msg is None:
         if len(_FRAMES) >= _FRAMES_MAX:
             del _FRAMES[next(iter(_FRAMES))]
-        msg = _FRAMES[raw] = orjson.loads(raw)
+        msg = _FRAMES[raw] = parse_frame(raw)
     return msg
-
-
-def ws_url(target: str, since: int | None, token: str) -> str:
-    base = target.rstrip("/")
-    if base.startswith("https://"):
-        base = "wss://" + base[len("https://") :]
-    elif base.startswith("http://"):
-        base = "ws://" + base[len("http://") :]
-    q = f"token={quote(token, safe='')}"
-    if since is not None:
-        q = f"since={since}&{q}"
-    return f"{base}/ws?{q}"
 
 
 class DashboardSink(Protocol):
@@ -93,7 +93,7 @@ def event_times(event: dict[str, Any]) -> tuple[int | None, int | None, str | No
     data = event.get("data") or {}
     captured_us: int | None = None
     node_seq: int | None = None
-    if event.get("type") == "detection":
+    if event.get("type") == EVENT_DETECTION:
         cap = data.get("captured_at")
         if cap:
             captured_us = parse_time_us(cap)
@@ -141,6 +141,8 @@ class DashboardClient:
         self.connected = asyncio.Event()
         self.head = 0
         self.last_close: str | None = None
+        #: Why this dashboard stopped for good (a close retrying cannot cure), else None.
+        self.fatal: str | None = None
         self._ws: ClientConnection | None = None
         self._on_event = on_event
 
@@ -166,7 +168,7 @@ class DashboardClient:
                 self.reconnects += 1
                 self._mark_dirty()
             first = False
-            url = ws_url(self.target, self.last_seq, self.token)
+            url = stream_url(self.target, self.last_seq, self.token)
             try:
                 async with connect(
                     url, open_timeout=self.open_timeout_s, ping_interval=None, compression=None,
@@ -184,10 +186,13 @@ class DashboardClient:
             except ConnectionClosed as exc:
                 code = exc.rcvd.code if exc.rcvd is not None else None
                 self.last_close = f"closed {code}"
-                if code in (4401, 4403, 4400):
-                    log.warning("%s: server closed with %s", self.name, code)
-                    attempt += 1
-                elif code == 4008:  # too slow: resume at once from last seq
+                action = close_action(code)
+                if action is CloseAction.FATAL:
+                    reason = exc.rcvd.reason if exc.rcvd is not None else ""
+                    self.fatal = f"closed {code}: {reason}"
+                    log.warning("%s: %s; not reconnecting (check the viewer token)",
+                                self.name, self.fatal)
+                elif action is CloseAction.RESUME_NOW:  # attempt 0: no backoff wait
                     attempt = 0
                 else:
                     attempt += 1
@@ -207,7 +212,7 @@ class DashboardClient:
             finally:
                 self._ws = None
                 self.connected.clear()
-            if stop.is_set():
+            if stop.is_set() or self.fatal is not None:
                 break
             delay = full_jitter(attempt, self.backoff_base_s, self.backoff_cap_s)
             with contextlib.suppress(TimeoutError):
@@ -222,13 +227,13 @@ class DashboardClient:
     def _on_frame(self, raw: bytes | str) -> None:
         recv_us = time.time_ns() // 1000
         self.last_frame = time.monotonic()
-        msg: Any = _parse_frame(raw)
-        mtype = msg.get("type")
-        if mtype == "events":
+        msg = _parse_shared_frame(raw)
+        mtype = msg["type"]
+        if mtype == FRAME_EVENTS:
             self._on_events(msg["events"], recv_us)
-        elif mtype == "heartbeat":
+        elif mtype == FRAME_HEARTBEAT:
             self.head = int(msg.get("head") or 0)
-        elif mtype == "hello":
+        elif mtype == FRAME_HELLO:
             hb = msg.get("heartbeat_s")
             if isinstance(hb, int | float) and hb > 0:
                 self.heartbeat_s = float(hb)

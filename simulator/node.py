@@ -22,7 +22,6 @@ class NodeState:
         "hb_inflight",
         "idx",
         "inflight",
-        "last_off_queued",
         "last_retry_after",
         "last_status",
         "next_seq",
@@ -48,7 +47,6 @@ class NodeState:
         self.registering = False
         self.blackout = False
         self.blackout_queued = 0
-        self.last_off_queued = 0
         self.attempt = 0
         self.retry_at = 0.0  # loop time before which nothing is sent
         self.retry_reason_at = 0.0  # loop time of the 429/503 that set retry_at

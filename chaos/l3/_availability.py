@@ -10,15 +10,19 @@ kernel without nf_tables is reported here, not in the middle of a run.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 
 from chaos.l3._addressing import allocation_lock
-from chaos.l3._cmd import nft, run
+from chaos.l3._cmd import in_netns, nft, run
 from chaos.l3._errors import L3Error, L3Unavailable
 from chaos.l3._faults import chain_script
 from chaos.l3._names import PREFIX, STATE_DIR, new_link_id
+
+SHAPER_HINT = "apt-get install iptables libnetfilter-queue-dev && pip install netfilterqueue"
 
 INSTALL_HINT = "apt-get install nftables iproute2"
 
@@ -79,3 +83,64 @@ def require_l3() -> None:
     ok, reason = l3_available()
     if not ok:
         raise L3Unavailable(reason)
+
+
+def _throwaway_namespace_probe(check: str) -> str | None:
+    """Run `check` (``"netem"`` or ``"shaper"``) in a namespace made for it, under the lock."""
+    from chaos.l3 import _iptables, _nfqueue
+
+    ns = f"{PREFIX}{new_link_id()}"
+    with allocation_lock():
+        try:
+            run(["ip", "netns", "add", ns])
+        except L3Error as exc:
+            return f"cannot create a network namespace ({exc})"
+        try:
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+            if check == "netem":
+                run(["tc", "-n", ns, "qdisc", "add", "dev", "lo", "root", "netem", "delay",
+                     "1ms"])
+                return None
+            _iptables.add_queue_chain(ns, "sc_probe", "lo", 1)
+            proc = subprocess.run(in_netns(ns, _nfqueue.shaper_argv("lo", 1, probe=True)),
+                                  capture_output=True, text=True, timeout=30, check=False)
+            if proc.returncode != 0 or not proc.stdout.startswith("ready"):
+                return f"cannot bind an NFQUEUE: {(proc.stderr or proc.stdout).strip()[-200:]}"
+            return None
+        except (L3Error, OSError, subprocess.TimeoutExpired) as exc:
+            return str(exc)
+        finally:
+            run(["ip", "netns", "del", ns], check=False)
+
+
+@functools.lru_cache(maxsize=1)
+def netem_available() -> tuple[bool, str]:
+    """Does this kernel have sch_netem (``tc qdisc add ... netem`` succeeds)?"""
+    if _static_check() or shutil.which("tc") is None:
+        return (False, "netem needs root and tc")
+    why = _throwaway_namespace_probe("netem")
+    return (why is None, f"no sch_netem: {why}" if why else "")
+
+
+@functools.lru_cache(maxsize=1)
+def shaper_available() -> tuple[bool, str]:
+    """Can the user-space shaper run here (iptables NFQUEUE target + the binding)?"""
+    reason = _static_check()
+    if reason is None:
+        from chaos.l3._iptables import iptables_command
+
+        if iptables_command() is None:
+            reason = f"the L3 shaper needs iptables-legacy (NFQUEUE target): {SHAPER_HINT}"
+        elif importlib.util.find_spec("netfilterqueue") is None:
+            reason = f"the L3 shaper needs the netfilterqueue binding: {SHAPER_HINT}"
+        elif (why := _throwaway_namespace_probe("shaper")) is not None:
+            reason = f"the L3 shaper cannot queue packets here: {why}"
+    return (reason is None, reason or "")
+
+
+def impairments_available() -> tuple[bool, str]:
+    """delay/duplicate/corrupt/reorder/burst loss work here (netem, else the shaper)?"""
+    if netem_available()[0]:
+        return (True, "")
+    ok, why = shaper_available()
+    return (ok, "" if ok else f"L3 impairments need sch_netem or the NFQUEUE shaper; {why}")

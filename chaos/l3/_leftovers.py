@@ -1,6 +1,8 @@
 """Find and remove what crashed runs left behind: only ours (our prefix), never a live run's.
 
-A namespace, veth or nft table is ours when its name carries our prefix. It
+A namespace, veth, nft table or iptables chain (the shaper's NFQUEUE hook, see
+`_iptables`) is ours when its name carries our prefix; shaper processes are in
+the link's state file with the other processes it started (pid + start time). It
 belongs to a live run when the state file of its link id names a process
 that is still running (pid and start time match); those are kept unless
 `include_live` is set. Sweeping takes the allocation lock, so it never races
@@ -15,6 +17,7 @@ import os
 import signal
 from dataclasses import dataclass, field
 
+from chaos.l3 import _iptables
 from chaos.l3._addressing import allocation_lock
 from chaos.l3._cmd import run
 from chaos.l3._names import NFT_TABLE_PREFIX, PREFIX, STATE_DIR, link_id_of
@@ -29,6 +32,7 @@ class LeftoverLink:
     namespaces: list[str] = field(default_factory=list)
     veths: list[str] = field(default_factory=list)
     nft_tables: list[str] = field(default_factory=list)
+    iptables_chains: list[str] = field(default_factory=list)
     state_file: bool = False
     owner_pid: int | None = None
     owner_alive: bool = False
@@ -38,7 +42,8 @@ class LeftoverLink:
     def describe(self) -> str:
         owner = f"pid {self.owner_pid} {'running' if self.owner_alive else 'gone'}" \
             if self.owner_pid else "no owner record"
-        parts = self.namespaces + self.veths + [f"nft inet {t}" for t in self.nft_tables]
+        parts = self.namespaces + self.veths + [f"nft inet {t}" for t in self.nft_tables] + [
+            f"iptables {_iptables.TABLE} {c}" for c in self.iptables_chains]
         return f"{self.link_id}: {', '.join(parts) or 'state file only'} ({owner}" + (
             f", {self.network})" if self.network else ")"
         )
@@ -99,6 +104,9 @@ def find_leftovers() -> list[LeftoverLink]:
     for table in _nft_tables():
         if (e := entry(table)) is not None:
             e.nft_tables.append(table)
+    for chain in _iptables.our_root_chains():
+        if (e := entry(chain)) is not None:
+            e.iptables_chains.append(chain)
     if STATE_DIR.is_dir():
         for path in STATE_DIR.glob("*.json"):
             e = found.setdefault(path.stem, LeftoverLink(path.stem))
@@ -119,6 +127,8 @@ def remove_leftovers(include_live: bool = False) -> list[LeftoverLink]:
         for e in find_leftovers():
             if e.owner_alive and not include_live:
                 continue
+            for chain in e.iptables_chains:  # first: packets flow again before shapers die
+                _iptables.remove_chain(None, chain)
             _stop_procs(e.procs)
             for table in e.nft_tables:
                 run(["nft", "delete", "table", "inet", table], check=False)

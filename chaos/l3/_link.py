@@ -18,7 +18,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -29,9 +29,10 @@ from chaos.l3._cmd import in_netns, nft, run
 from chaos.l3._errors import L3Error
 from chaos.l3._faults import Direction, Faults, chain_script
 from chaos.l3._flap import Flapper
+from chaos.l3._impairments import Impairments
+from chaos.l3._link_shaping import LinkShaping
 from chaos.l3._names import STATE_DIR, LinkNames, new_link_id
 from chaos.l3._owner import process_start_time
-from chaos.l3._shaping import set_cap
 
 log = logging.getLogger("chaos.l3")
 
@@ -50,6 +51,7 @@ class Link:
         self._applied: Faults | None = None
         self._flapper: Flapper | None = None
         self._procs: list[subprocess.Popen[Any]] = []
+        self._shaping = LinkShaping(names, self._write_state)
         self._closed = False
 
     # -- what the caller connects to -------------------------------------------------
@@ -112,7 +114,8 @@ class Link:
             "root_address": self.root_address,
             "ns_address": self.ns_address,
             "created": time.time(),
-            "procs": [[proc.pid, process_start_time(proc.pid)] for proc in self._procs],
+            "procs": [[pid, process_start_time(pid)]
+                      for pid in [proc.pid for proc in self._procs] + self._shaping.pids],
         }
         path = STATE_DIR / f"{self.id}.json"
         tmp = path.with_suffix(".tmp")
@@ -144,6 +147,7 @@ class Link:
         errors: list[str] = []
         if self._flapper is not None:
             self._flapper.stop()
+        errors += self._shaping.close()
         for proc in list(self._procs):
             try:
                 self.stop_process(proc)
@@ -279,13 +283,37 @@ class Link:
         self, rate_kbit: int | None, direction: Direction | str = Direction.BOTH
     ) -> None:
         """Cap bandwidth at `rate_kbit` kbit/s with tc tbf in `direction`; None removes it."""
-        d = Direction.parse(direction)
         with self._lock:
             self._check_open()
-            if d.to_ns:
-                set_cap(self.names.veth_root, None, rate_kbit)
-            if d.from_ns:
-                set_cap(self.names.veth_ns, self.namespace, rate_kbit)
+            self._shaping.set_cap(rate_kbit, Direction.parse(direction))
+
+    # -- netem-class impairments (netem where the kernel has it, else the NFQUEUE shaper) --
+    def shape(self, kind: str, params: Mapping[str, float],
+              direction: Direction | str = Direction.BOTH) -> None:
+        """Set one impairment `kind` (delay, duplicate, corrupt, reorder, loss) in
+        `direction`; the others in force stay. `params` as `Impairments.with_kind` takes
+        them: ``latency_s``/``jitter_s``/``correlation``, ``fraction`` (+ ``gap``), or the
+        Gilbert-Elliott ``p``/``r``/``h``/``k``. L3Unavailable where neither netem nor the
+        shaper works."""
+        with self._lock:
+            self._check_open()
+            self._shaping.set(kind, params, Direction.parse(direction))
+
+    def unshape(self, kind: str, direction: Direction | str = Direction.BOTH) -> None:
+        """Remove impairment `kind` in `direction`; a shaper left with nothing stops."""
+        with self._lock:
+            self._check_open()
+            self._shaping.clear(kind, Direction.parse(direction))
+
+    @property
+    def shaper_pids(self) -> list[int]:
+        """The pids of this link's shaper processes (none with netem, or while unshaped)."""
+        return self._shaping.pids
+
+    def impairments(self, direction: Direction | str) -> Impairments:
+        """What is in force one way (`to_ns` or `from_ns`)."""
+        with self._lock:
+            return self._shaping.impairments(Direction.parse(direction))
 
     # -- processes and sockets inside ---------------------------------------------------
     def popen(self, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:

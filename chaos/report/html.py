@@ -7,6 +7,7 @@ from html import escape
 
 from chaos.report._format import number, slo_value
 from chaos.report._svg import MAX_POINTS, Band, chart
+from chaos.report._verdict_parts import accounting_line, audit_lines, coverage_line
 from chaos.report.run_info import RunInfo
 from chaos.report.summary import verdict_word
 from chaos.verdict.compute import first_receipts
@@ -57,7 +58,7 @@ def render_html(verdict: Verdict, evidence: Evidence, run: RunInfo) -> str:
     ]
     for slo in verdict.slos:
         parts.append(f'<tr class="{"ok" if slo.passed else "bad"}">'
-                     f'<td>{"ok" if slo.passed else "FAIL"}</td><td>{escape(slo.name)}</td>'
+                     f"<td>{escape(slo.status)}</td><td>{escape(slo.name)}</td>"
                      f'<td class="num">{slo_value(slo, slo.measured)}</td>'
                      f'<td class="num">&le; {slo_value(slo, slo.limit)}</td>'
                      f"<td>{escape(slo.detail)}</td></tr>")
@@ -134,16 +135,31 @@ def _details(verdict: Verdict) -> list[str]:
              f'<tr><td>duplicated (twice / altered / never generated)</td><td class="num">'
              f"{integ.duplicated} ({integ.stored_twice} / {integ.altered} / "
              f"{integ.unexpected})</td></tr></table>"]
+    if verdict.accounting is not None:
+        parts.append(f"<p>{escape(accounting_line(verdict))}</p>")
     if verdict.dashboards:
         parts.append("<h2>Dashboards</h2><table><tr><th>name</th><th>received</th>"
-                     "<th>missing</th><th>duplicates</th><th>out of order</th>"
-                     "<th>reconnects</th></tr>")
+                     "<th>stable</th><th>missing</th><th>phantom</th><th>altered</th>"
+                     "<th>duplicates</th><th>out of order</th><th>sessions</th>"
+                     "<th>resumes (replayed)</th></tr>")
         for d in verdict.dashboards:
             parts.append(f"<tr><td>{escape(d.name)}</td>" + "".join(
                 f'<td class="num">{v}</td>'
-                for v in (d.received, d.missing, d.duplicates, d.out_of_order, d.reconnects))
+                for v in (d.received, d.stable, d.missing, d.phantom, d.altered,
+                          d.duplicates, d.out_of_order, d.sessions,
+                          f"{d.resumes} ({d.replayed})"))
                 + "</tr>")
         parts.append("</table>")
+    parts.append(f"<h2>Coverage</h2><p>{escape(coverage_line(verdict))}</p>")
+    audit = audit_lines(verdict)
+    if audit:
+        parts.append("<h2>Audit</h2>" + "".join(f"<p>{escape(line)}</p>" for line in audit))
+    if verdict.forensics:
+        parts.append("<h2>Why it is red</h2>")
+        for name, trail in verdict.forensics.items():
+            parts.append(f"<h3>{escape(name)}</h3><ul>"
+                         + "".join(f"<li><code>{escape(line)}</code></li>" for line in trail)
+                         + "</ul>")
     if verdict.recoveries:
         parts.append(f"<h2>Recovery</h2><p>Backlog back to &le; "
                      f"{verdict.backlog_threshold:g} (its level before the first fault).</p>"

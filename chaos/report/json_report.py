@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from chaos.report._verdict_parts import verdict_parts
 from chaos.report.run_info import RunInfo
 from chaos.report.summary import verdict_word
 from chaos.scenario.windows import FaultWindow
@@ -45,7 +46,8 @@ def build_report(verdict: Verdict, evidence: Evidence, run: RunInfo) -> dict[str
                 "generation_ended_at": evidence.generation_ended_at,
                 "drained_at": evidence.drained_at, "drain_s": verdict.drain_s},
         "slos": [{"name": s.name, "passed": s.passed, "measured": s.measured,
-                  "limit": s.limit, "unit": s.unit, "detail": s.detail}
+                  "limit": s.limit, "unit": s.unit, "detail": s.detail, "status": s.status,
+                  "exercised": s.exercised, "measurable": s.measurable}
                  for s in verdict.slos],
         "integrity": {
             "generated": verdict.integrity.generated, "stored": verdict.integrity.stored,
@@ -59,7 +61,13 @@ def build_report(verdict: Verdict, evidence: Evidence, run: RunInfo) -> dict[str
         "dashboards": [{"name": d.name, "received": d.received, "unique": d.unique,
                         "missing": d.missing, "duplicates": d.duplicates,
                         "out_of_order": d.out_of_order, "reconnects": d.reconnects,
-                        "missing_sample": [list(i) for i in d.missing_sample]}
+                        "missing_sample": [list(i) for i in d.missing_sample],
+                        "stable": d.stable, "phantom": d.phantom, "altered": d.altered,
+                        "missing_events": d.missing_events, "sessions": d.sessions,
+                        "resumes": d.resumes, "replayed": d.replayed,
+                        "slow_closes": d.slow_closes, "fatal": d.fatal,
+                        "phantom_sample": [list(i) for i in d.phantom_sample],
+                        "altered_sample": [list(i) for i in d.altered_sample]}
                        for d in verdict.dashboards],
         "latency_ms": {
             "delivery": {"all": _pct(lat.delivery), "inside_faults": _pct(lat.delivery_inside),
@@ -80,6 +88,7 @@ def build_report(verdict: Verdict, evidence: Evidence, run: RunInfo) -> dict[str
                            "description": w.description, "reason": w.reason}
                           for w in verdict.skipped],
         "harness_errors": list(verdict.harness_errors),
+        **verdict_parts(verdict),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chaos.report._format import number, slo_value
+from chaos.report._verdict_parts import accounting_line, audit_lines, coverage_line
 from chaos.verdict._stats import Percentiles
 from chaos.verdict.result import Verdict, exit_code
 
@@ -27,7 +28,8 @@ def render_summary(verdict: Verdict, scenario_name: str = "") -> str:
     name_width = max([len(slo.name) for slo in verdict.slos] + [10])
     lines.append(f"  {'SLO':<{name_width}}  {'measured':>10}  {'limit':>10}  detail")
     for slo in verdict.slos:
-        mark = "ok  " if slo.passed else "FAIL"
+        mark = {"FAIL": "FAIL", "not measurable": "n/m ", "not exercised": "ok* "}.get(
+            slo.status, "ok  ")
         lines.append(f"{mark} {slo.name:<{name_width}} {slo_value(slo, slo.measured):>10}"
                      f"  {'<= ' + slo_value(slo, slo.limit):>10}  {slo.detail}")
 
@@ -36,14 +38,22 @@ def render_summary(verdict: Verdict, scenario_name: str = "") -> str:
                   f"{integ.lost} lost, {integ.duplicated} duplicated "
                   f"({integ.stored_twice} twice, {integ.altered} altered, "
                   f"{integ.unexpected} never generated)"]
+    if any(s.status == "not exercised" for s in verdict.slos):
+        lines.append("  ok* = held, but the recovery path it guards was never taken; "
+                     "n/m = not measurable")
     if integ.lost_sample:
         lines.append("  lost e.g.: " + ", ".join(f"{n}#{s}" for n, s in integ.lost_sample[:5]))
+    if verdict.accounting is not None:
+        lines.append(accounting_line(verdict))
     if verdict.dashboards:
-        lines.append("dashboards:  name           received  missing  dup  out-of-order  "
-                     "reconnects")
+        lines.append("dashboards:  name           received  missing  phantom  altered  dup  "
+                     "out-of-order  sessions  resumes")
         for d in verdict.dashboards:
             lines.append(f"             {d.name:<14} {d.received:>8}  {d.missing:>7}  "
-                         f"{d.duplicates:>3}  {d.out_of_order:>12}  {d.reconnects:>10}")
+                         f"{d.phantom:>7}  {d.altered:>7}  {d.duplicates:>3}  "
+                         f"{d.out_of_order:>12}  {d.sessions:>8}  {d.resumes:>7}")
+    lines.append(coverage_line(verdict))
+    lines += audit_lines(verdict)
 
     lat = verdict.latency
     lines += ["", f"latency (ms)             {'n':>7} {'p50':>7} {'p95':>7} {'p99':>7} "
@@ -66,6 +76,11 @@ def render_summary(verdict: Verdict, scenario_name: str = "") -> str:
     if verdict.skipped:
         lines += ["", "skipped steps (not run, not counted as faults):"]
         lines += [f"  step {w.step_index} {w.description}: {w.reason}" for w in verdict.skipped]
+    if verdict.forensics:
+        lines += ["", "why it is red (first 5 of each failing SLO's sample; all in report.json):"]
+        for name, trail in verdict.forensics.items():
+            lines.append(f"  {name}:")
+            lines += [f"    {line}" for line in trail[:5]]
     if verdict.harness_errors:
         lines += ["", "harness errors:"]
         lines += [f"  {error}" for error in verdict.harness_errors]

@@ -2,8 +2,6 @@
 
 from chaos.runner._run import RunOptions, RunOutcome, run_scenario
 from chaos.runner.adapters import (
-    BackendAdapter,
-    DatabaseAdapter,
     L3Links,
     OperatorApi,
     RunContext,
@@ -13,8 +11,6 @@ from chaos.runner.evidence import ledger_evidence, stored_from_api, stored_from_
 from chaos.runner.live import LiveView
 
 __all__ = [
-    "BackendAdapter",
-    "DatabaseAdapter",
     "L3Links",
     "LiveView",
     "OperatorApi",

@@ -26,8 +26,6 @@ from typing import TextIO
 
 from chaos.report import Published, RunInfo, basic_environment, publish
 from chaos.runner.adapters import (
-    BackendAdapter,
-    DatabaseAdapter,
     FleetIds,
     L3Links,
     OperatorApi,
@@ -106,11 +104,14 @@ class Runner:
                 # The ingest link always crosses a namespace where L3 is available (the
                 # default topology); the stream link too when a step needs it there.
                 links = sorted({"ingest"} | {s.link.name for s in scenario.steps
-                                             if s.action.capability == "l3"
+                                             if s.action.capability.partition(".")[0]
+                                             == "l3"
                                              and s.link is not None})
+                power_cut = any(s.kind == "power_cut" for s in scenario.steps)
                 stack = Stack(StackOptions(data_dir=self.opt.data_dir,
                                            backend_env=dict(self.opt.backend_env),
-                                           l3_links=links, echo=self.say))
+                                           l3_links=links, echo=self.say,
+                                           power_cut=power_cut))
                 async with stack:
                     return await self._run_on_stack(stack)
             return await self._run_on_target(self.opt.target)
@@ -123,7 +124,7 @@ class Runner:
             return RunOutcome(EXIT_HARNESS_ERROR, error=f"the harness could not run: {detail}")
 
     async def _run_on_stack(self, stack: object) -> RunOutcome:
-        from chaos.stack import Stack
+        from chaos.stack import Stack, StackBackend, StackDatabase, unavailable_faults
         from chaos.toxiproxy import AsyncToxiproxyControl, StepToxiproxy
 
         assert isinstance(stack, Stack)
@@ -134,11 +135,12 @@ class Runner:
         unavailable: dict[str, str] = {}
         if not stack.links:
             unavailable["l3"] = stack.l3_reason or "no L3 link in this run"
+        unavailable.update(unavailable_faults(stack))
         ctx_parts = dict(
             toxiproxy=StepToxiproxy(control),
             l3=L3Links(stack.links) if stack.links else None,
-            backend=BackendAdapter(stack.backend),
-            database=DatabaseAdapter(stack.postgres),
+            backend=StackBackend(stack),
+            database=StackDatabase(stack),
             operator=OperatorApi(stack.backend_url, stack.operator_token),
         )
         env = stack.environment()

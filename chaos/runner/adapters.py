@@ -8,7 +8,6 @@ the operator API (blackout). Steps see only the Protocols in ``chaos.scenario.co
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,11 +21,10 @@ from chaos.scenario.context import (
     OperatorControl,
     ToxiproxyControl,
 )
+from simulator.protocol import BLACKOUT_ACTIVATE_PATH, BLACKOUT_DEACTIVATE_PATH
 
 if TYPE_CHECKING:
     from chaos.l3 import Link as L3Link
-    from sentinel_backend.launcher import BackendProcess
-    from sentinel_backend.pg import EmbeddedPostgres
 
 # The fleet sits on the namespace side of each link (see chaos.stack): traffic towards the
 # backend (Toxiproxy's "upstream") leaves the namespace; answers enter it.
@@ -70,32 +68,20 @@ class L3Links:
     async def clear_bandwidth(self, link: str) -> None:
         await asyncio.to_thread(self._link(link).set_bandwidth, None, "both")
 
+    # -- netem-class impairments (``L3Impairments``): netem where the kernel has it, else
+    # the NFQUEUE shaper; directions are already to_ns / from_ns / both.
+    def impairments_unavailable(self) -> str | None:
+        from chaos.l3 import impairments_available
 
-class BackendAdapter:
-    """kill -9 and restart of the backend process (same port, tokens and database)."""
+        ok, why = impairments_available()
+        return None if ok else why
 
-    def __init__(self, backend: BackendProcess) -> None:
-        self._backend = backend
+    async def impair(self, link: str, kind: str, params: Mapping[str, float],
+                     direction: str) -> None:
+        await asyncio.to_thread(self._link(link).shape, kind, params, direction)
 
-    async def kill(self) -> None:
-        await asyncio.to_thread(self._backend.kill)
-
-    async def restart(self) -> None:
-        await asyncio.to_thread(self._backend.start, 60.0)
-
-
-class DatabaseAdapter:
-    """Stop and start PostgreSQL on the same data directory and port."""
-
-    def __init__(self, postgres: EmbeddedPostgres) -> None:
-        self._pg = postgres
-
-    async def stop(self) -> None:
-        # remove=False: a throwaway data directory must survive its own restart.
-        await asyncio.to_thread(functools.partial(self._pg.stop, "fast", remove=False))
-
-    async def start(self) -> None:
-        await asyncio.to_thread(self._pg.start)
+    async def unimpair(self, link: str, kind: str, direction: str) -> None:
+        await asyncio.to_thread(self._link(link).unshape, kind, direction)
 
 
 class OperatorApi:
@@ -122,10 +108,10 @@ class OperatorApi:
         raise RuntimeError(f"POST {path}: the backend did not answer after 10 attempts")
 
     async def blackout_activate(self, node_ids: Sequence[str], reason: str) -> None:
-        await self._post("/api/blackout/activate", {"node_ids": list(node_ids), "reason": reason})
+        await self._post(BLACKOUT_ACTIVATE_PATH, {"node_ids": list(node_ids), "reason": reason})
 
     async def blackout_deactivate(self, node_ids: Sequence[str], reason: str) -> None:
-        await self._post("/api/blackout/deactivate",
+        await self._post(BLACKOUT_DEACTIVATE_PATH,
                          {"node_ids": list(node_ids), "reason": reason})
 
 

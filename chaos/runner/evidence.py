@@ -1,11 +1,13 @@
-"""Evidence of a run from its own sources (DESIGN section 9), never from backend counters.
+"""Evidence of a run from its own sources, never from counters the backend keeps about itself.
 
 - generated, dashboards' receipts: the fleet's ledger (``simulator.ledger.Ledger``);
 - stored: PostgreSQL (``detections`` rows of this run's node ids), or, aimed at a backend
-  without ``DATABASE_URL``, ``GET /api/detections`` per node id;
-- the content hash of a stored row is ``simulator.payloads.content_hash`` of the stored
-  payload, the function the ledger used when the node generated it: both sides hash the
-  canonical JSON (sorted keys) of the same keys, so jsonb's own key order does not matter.
+  without ``DATABASE_URL``, ``GET /api/detections`` per node id, paged as
+  ``simulator.protocol`` says (docs/api.md);
+- the content hash of a stored row is ``simulator.protocol.stored_content_hash`` of the
+  stored payload, which equals the ``content_hash`` the ledger recorded when the node
+  generated it: both hash the canonical JSON (sorted keys) of the same keys, so jsonb's own
+  key order and the keys the backend adds do not matter.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
@@ -25,7 +26,16 @@ from chaos.verdict.evidence import (
     StoredDetection,
 )
 from simulator.ledger import Ledger
-from simulator.payloads import content_hash
+from simulator.protocol import (
+    DETECTIONS_PATH,
+    STORED_PAGE_MAX,
+    parse_stored_page,
+    stored_content_hash,
+    stored_page_params,
+)
+
+#: Pages of one node's stored set read at most (x 1000 rows): a bound, never reached.
+_MAX_PAGES = 100_000
 
 
 def ledger_evidence(state_dir: Path, node_ids: Sequence[str]
@@ -50,10 +60,6 @@ def ledger_evidence(state_dir: Path, node_ids: Sequence[str]
     return generated, dashboards
 
 
-def stored_hash(payload: dict[str, Any]) -> int:
-    return content_hash(payload)
-
-
 async def stored_from_database(database_url: str, node_ids: Sequence[str]
                                ) -> list[StoredDetection]:
     """One entry per stored row of these nodes (two rows of one identity = stored twice)."""
@@ -68,12 +74,9 @@ async def stored_from_database(database_url: str, node_ids: Sequence[str]
     finally:
         await conn.close()
     return [StoredDetection(node_id=r["node_id"], seq=int(r["seq"]),
-                            content_hash=stored_hash(orjson.loads(r["payload"])),
+                            content_hash=stored_content_hash(orjson.loads(r["payload"])),
                             committed_at=float(r["committed"]))
             for r in rows]
-
-
-_API_ONLY = ("id", "stream_seq", "committed_at")
 
 
 async def stored_from_api(base_url: str, viewer_token: str, node_ids: Sequence[str]
@@ -85,22 +88,18 @@ async def stored_from_api(base_url: str, viewer_token: str, node_ids: Sequence[s
                                  headers=headers) as client:
         for node_id in node_ids:
             cursor: str | None = None
-            for _page in range(100_000):
-                params: dict[str, str | int] = {"node_id": node_id, "limit": 1000}
-                if cursor:
-                    params["cursor"] = cursor
-                resp = await client.get("/api/detections", params=params)
+            for _page in range(_MAX_PAGES):
+                resp = await client.get(DETECTIONS_PATH, params=stored_page_params(
+                    node_id, cursor, STORED_PAGE_MAX))
                 resp.raise_for_status()
-                data = resp.json()
-                for item in data["items"]:
+                items, cursor = parse_stored_page(resp.json())
+                for item in items:
                     committed = item.get("committed_at")
-                    payload = {k: v for k, v in item.items() if k not in _API_ONLY}
                     out.append(StoredDetection(
                         node_id=item["node_id"], seq=int(item["seq"]),
-                        content_hash=stored_hash(payload),
+                        content_hash=stored_content_hash(item),
                         committed_at=(datetime.fromisoformat(committed).timestamp()
                                       if committed else None)))
-                cursor = data.get("next_cursor")
-                if not cursor:
+                if cursor is None:
                     break
     return out

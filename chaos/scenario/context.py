@@ -10,20 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 ToxicStream = Literal["upstream", "downstream"]
 
 
 @dataclass(frozen=True)
 class ToxicSpec:
-    """One Toxiproxy toxic, exactly as the v2 API takes it (DESIGN contract 7)."""
+    """One Toxiproxy toxic, exactly as the v2 API takes it (see docs/api.md)."""
 
     name: str
     type: str
     stream: ToxicStream = "downstream"
     toxicity: float = 1.0
-    attributes: Mapping[str, int] = field(default_factory=dict)
+    attributes: Mapping[str, int | str] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {"name": self.name, "type": self.type, "stream": self.stream,
@@ -59,17 +59,44 @@ class L3Control(Protocol):
     async def clear_bandwidth(self, link: str) -> None: ...
 
 
+@runtime_checkable
+class L3Impairments(Protocol):
+    """netem-class impairments of a link (delay, duplicate, corrupt, reorder, burst loss),
+    offered by the same object as ``L3Control`` where the run can do them.
+
+    ``kind`` and ``params`` are ``chaos.l3.Link.shape``'s (durations in seconds);
+    ``direction`` is ``to_ns``, ``from_ns`` or ``both``, as ``chaos.l3`` says it (the
+    namespace side holds the fleet: ``to_ns`` is towards the fleet). Each kind is set and
+    cleared on its own, so overlapping steps of different kinds compose.
+    """
+
+    def impairments_unavailable(self) -> str | None:
+        """Why impairments cannot run here (one line), or ``None``."""
+    async def impair(self, link: str, kind: str, params: Mapping[str, float],
+                     direction: str) -> None: ...
+    async def unimpair(self, link: str, kind: str, direction: str) -> None: ...
+
+
 class BackendControl(Protocol):
     async def kill(self) -> None:
         """SIGKILL the backend process (no graceful shutdown)."""
     async def restart(self) -> None:
         """Start it again on the same address and database; return once it is ready."""
+    async def pause(self) -> None:
+        """SIGSTOP the backend's processes (they hold their sockets but answer nothing)."""
+    async def resume(self) -> None:
+        """SIGCONT every process ``pause`` stopped; safe to call when none is stopped."""
 
 
 class DatabaseControl(Protocol):
     async def stop(self) -> None: ...
     async def start(self) -> None:
         """Start it again on the same data directory; return once it accepts connections."""
+    async def kill(self) -> None:
+        """SIGKILL every PostgreSQL process (postmaster and children); ``start`` recovers."""
+    async def power_cut(self) -> None:
+        """``kill``, and lose every write of the data directory not fsynced (the
+        ``database.power_cut`` capability: the data dir is on ``chaos.lazyfs``)."""
 
 
 class OperatorControl(Protocol):
@@ -107,10 +134,41 @@ class StepContext(Protocol):
 
 CAPABILITIES = ("toxiproxy", "l3", "backend", "database", "operator")
 
+L3_IMPAIRMENTS = "l3.impairments"
+"""The capability of the impairment steps: ``ctx.l3`` that is also an ``L3Impairments``
+and says it can impair here."""
+
+
+def _l3_impairments_missing(ctx: StepContext) -> str | None:
+    if ctx.l3 is None:
+        return None  # the l3 member's own reason is given below
+    if not isinstance(ctx.l3, L3Impairments):
+        return ("L3 impairments (delay, duplicate, corrupt, reorder, burst loss) are not "
+                "offered by this run's L3 control")
+    return ctx.l3.impairments_unavailable()
+
+
+def l3_impairments(ctx: StepContext) -> L3Impairments:
+    """``ctx.l3`` as ``L3Impairments``; RuntimeError with the reason where it cannot be."""
+    reason = missing_capability(ctx, L3_IMPAIRMENTS)
+    if reason is not None:
+        raise RuntimeError(reason)
+    assert isinstance(ctx.l3, L3Impairments)
+    return ctx.l3
+
 
 def missing_capability(ctx: StepContext, capability: str) -> str | None:
-    """The reason a step needing ``capability`` must be skipped, or ``None`` if present."""
-    if getattr(ctx, capability) is not None:
+    """The reason a step needing ``capability`` must be skipped, or ``None`` if present.
+
+    A dotted capability (``database.power_cut``) is a feature of a member: it needs that
+    member and no entry of its own in ``unavailable`` (the run says when it lacks it).
+    ``l3.impairments`` also asks the L3 member itself (``L3Impairments``).
+    """
+    if capability == L3_IMPAIRMENTS and (reason := _l3_impairments_missing(ctx)) is not None:
+        return reason
+    member = capability.partition(".")[0]
+    own = ctx.unavailable.get(capability) if member != capability else None
+    if getattr(ctx, member) is not None and own is None:
         return None
-    reason = ctx.unavailable.get(capability)
+    reason = own or ctx.unavailable.get(member)
     return reason or f"{capability} is not available in this run"

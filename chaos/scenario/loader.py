@@ -7,6 +7,7 @@ from pathlib import Path
 from chaos.scenario._errors import ScenarioError
 from chaos.scenario._yaml import Field, compose
 from chaos.scenario.model import (
+    COVERAGE_PATHS,
     DELIVERY_SCOPES,
     LINK_NAMES,
     PAYLOAD_KINDS,
@@ -93,7 +94,9 @@ def _slos(field: Field | None) -> Slos:
         return default
     field.only(("max_lost", "max_duplicated", "max_missing", "max_dashboard_duplicates",
                 "max_out_of_order", "delivery_p99_ms", "delivery_p99_scope", "drain_timeout_s",
-                "recovery_max_s"))
+                "recovery_max_s", "max_altered", "max_phantom", "max_acked_before_commit",
+                "blackout_ack_max_s", "max_audit_missing", "max_audit_unexpected",
+                "require_exercised"))
 
     def count(key: str, fallback: int) -> int:
         value = field.get(key)
@@ -119,7 +122,22 @@ def _slos(field: Field | None) -> Slos:
                             else default.delivery_p99_scope),
         drain_timeout_s=default.drain_timeout_s if drain_timeout is None else drain_timeout,
         recovery_max_s=seconds("recovery_max_s"),
+        max_altered=count("max_altered", default.max_altered),
+        max_phantom=count("max_phantom", default.max_phantom),
+        max_acked_before_commit=count("max_acked_before_commit",
+                                      default.max_acked_before_commit),
+        blackout_ack_max_s=seconds("blackout_ack_max_s") or default.blackout_ack_max_s,
+        max_audit_missing=count("max_audit_missing", default.max_audit_missing),
+        max_audit_unexpected=count("max_audit_unexpected", default.max_audit_unexpected),
+        require_exercised=_paths(field.get("require_exercised")),
     )
+
+
+def _paths(field: Field | None) -> tuple[str, ...]:
+    """``require_exercised: [idempotency, resume]``: names from ``COVERAGE_PATHS``."""
+    if field is None:
+        return ()
+    return tuple(item.choice(COVERAGE_PATHS) for item in field.elements())
 
 
 def _steps(field: Field | None, links: dict[str, Link], duration: float) -> tuple[Step, ...]:

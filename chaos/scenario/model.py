@@ -9,7 +9,7 @@ from chaos.scenario.steps._base import Action, Link
 
 # Payload kinds the fleet knows how to generate (see ``Fleet.payload_mix``).
 PAYLOAD_KINDS = ("empty", "single", "crowd", "large")
-LINK_NAMES = ("ingest", "stream")
+LINK_NAMES = ("ingest", "stream", "database")
 DELIVERY_SCOPES = ("all", "outside_faults")
 
 
@@ -27,6 +27,12 @@ class Fleet:
         default_factory=lambda: {"empty": 0.1, "single": 0.7, "crowd": 0.2})
 
 
+COVERAGE_PATHS = ("idempotency", "ack_lost", "resume", "slow_consumer", "backend_restart",
+                  "db_outage", "blackout", "overload")
+"""The recovery paths a run can exercise; ``require_exercised`` names some of them. What
+counts as taking each one is in ``chaos/verdict/_coverage.py``."""
+
+
 @dataclass(frozen=True)
 class Slos:
     """What must hold for a pass. Latencies in ms, times in s; ``None`` = not judged."""
@@ -42,6 +48,15 @@ class Slos:
     delivery_p99_scope: str = "all"
     drain_timeout_s: float = 60.0
     recovery_max_s: float | None = None
+    max_altered: int = 0
+    max_phantom: int = 0
+    max_acked_before_commit: int = 0
+    # How long a node may take to acknowledge a blackout its operator activated.
+    blackout_ack_max_s: float = 10.0
+    max_audit_missing: int = 0
+    max_audit_unexpected: int = 0
+    # Recovery paths (names in COVERAGE_PATHS) that must have been taken for a pass.
+    require_exercised: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

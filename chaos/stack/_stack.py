@@ -7,12 +7,15 @@ Topology (what crosses what)::
                  root-side address) --> backend (127.0.0.1)
     dashboards  --WS----> stream relay (same, netns B) ==veth B==> Toxiproxy "stream"
                  (listens on B's root-side address) --> backend
+    backend     --SQL---> Toxiproxy "database" (127.0.0.1) --> PostgreSQL
     operator (blackout), verdict queries --> backend / PostgreSQL directly (out of band)
 
 Without L3 (not root, no ``ip``/``nft``, or not asked for) the relays are left out and the
 fleet talks to the Toxiproxy proxies on loopback; L3 steps are then skipped with the reason.
 PostgreSQL runs as its own process (``EmbeddedPostgres``) so a kill -9 of the backend
-leaves it up and restarting the database is a fault of its own. Every process is owned by
+leaves it up and restarting, killing or power-cutting the database is a fault of its own
+(``power_cut``: its data directory is on a lazy filesystem, ``chaos.lazyfs``, asked for
+with ``StackOptions(power_cut=True)``). Every process is owned by
 PID and every namespace removed on close, also after a failed start, Ctrl-C or a crash of
 this process (the L3 layer's atexit/signal handlers and leftover sweep).
 """
@@ -23,6 +26,7 @@ import asyncio
 import contextlib
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -33,14 +37,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from chaos.stack._processes import kill_tree, signal_tree
+
 if TYPE_CHECKING:
     from chaos.l3 import Link as L3Link
+    from chaos.lazyfs import LazyMount
     from chaos.toxiproxy import ToxiproxyHandle
     from sentinel_backend.launcher import BackendProcess
     from sentinel_backend.pg import EmbeddedPostgres
 
 DATABASE_NAME = "sentinel"
-LINK_NAMES = ("ingest", "stream")
+LINK_NAMES = ("ingest", "stream")  # the links that may cross a network namespace (L3)
+PROXY_NAMES = (*LINK_NAMES, "database")  # the Toxiproxy proxies: L4 links of a scenario
 
 
 def _wait_port(host: str, port: int, proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -59,12 +67,15 @@ class StackOptions:
     """``data_dir``: keep PostgreSQL's data there (None: a throwaway temp dir).
     ``backend_env``: extra backend settings (e.g. planted faults ``SENTINEL_FAULT_*``).
     ``l3_links``: which links cross a network namespace (only where L3 is available).
-    ``echo``: where the one line per startup step goes (None: silent)."""
+    ``echo``: where the one line per startup step goes (None: silent).
+    ``power_cut``: put the data dir on a lazy filesystem so ``power_cut`` steps can run
+    (slower: FUSE in user space; without FUSE the stack starts anyway and says why)."""
 
     data_dir: Path | None = None
     backend_env: Mapping[str, str] = field(default_factory=dict)
     l3_links: Sequence[str] = LINK_NAMES
     echo: Callable[[str], None] | None = None
+    power_cut: bool = False
 
 
 class Stack:
@@ -73,8 +84,9 @@ class Stack:
     Sync (``with Stack() as s``) or async (``async with Stack() as s``; the blocking
     start and stop run in a thread). After start: ``ingest_url`` (nodes post here),
     ``stream_url`` (dashboards connect here), ``backend_url`` (direct), ``toxiproxy_url``,
-    ``database_url``, the three tokens, ``links`` (L3 links by name) and ``l3_reason``
-    (why there is no L3, or None).
+    ``database_url`` (direct; the backend's goes through the ``database`` proxy), the three
+    tokens, ``links`` (L3 links by name), ``l3_reason`` (why there is no L3, or None) and
+    ``power_cut_reason`` (why a power cut cannot be simulated, or None).
     """
 
     def __init__(self, options: StackOptions | None = None, **kw: Any) -> None:
@@ -85,7 +97,11 @@ class Stack:
         self.links: dict[str, L3Link] = {}
         self.relays: dict[str, subprocess.Popen[bytes]] = {}
         self.l3_reason: str | None = None
+        self.lazyfs: LazyMount | None = None
+        self.power_cut_reason: str | None = "the stack was not asked for power cuts"
+        self._paused: list[int] = []
         self.database_url = ""
+        self.backend_database_url = ""
         self.enrollment_key = secrets.token_urlsafe(24)
         self.operator_token = secrets.token_urlsafe(24)
         self.viewer_token = secrets.token_urlsafe(24)
@@ -120,6 +136,7 @@ class Stack:
             "stream (dashboards)": self.stream_url,
             "ingest proxy": self.proxy_urls["ingest"],
             "stream proxy": self.proxy_urls["stream"],
+            "database proxy": self.proxy_urls["database"],
             "toxiproxy API": self.toxiproxy_url,
             "DATABASE_URL": self.database_url,
             "SENTINEL_ENROLLMENT_KEY": self.enrollment_key,
@@ -131,6 +148,8 @@ class Stack:
                                       f"{link.ns_address}")
         if self.l3_reason:
             out["L3"] = f"unavailable: {self.l3_reason}"
+        if self.lazyfs is not None:
+            out["lazy filesystem"] = f"{self.lazyfs.path} (backing {self.lazyfs.backing})"
         return out
 
     def environment(self) -> dict[str, str]:
@@ -138,7 +157,8 @@ class Stack:
         assert self.toxiproxy is not None
         env = {"backend": self.backend_url, "database": "embedded PostgreSQL "
                + (f"(data dir {self.options.data_dir})" if self.options.data_dir
-                  else "(throwaway data dir)"),
+                  else "(throwaway data dir)")
+               + (", on a lazy filesystem (power cuts)" if self.lazyfs is not None else ""),
                "toxiproxy": f"{self.toxiproxy.kind} at {self.toxiproxy.url}",
                "l3": (", ".join(f"{n}: netns {lk.namespace}" for n, lk in self.links.items())
                       or f"unavailable: {self.l3_reason}")}
@@ -152,9 +172,10 @@ class Stack:
     def start(self) -> Stack:
         try:
             self._start_database()
-            self._start_backend()
             self._start_links()
             self._start_toxiproxy()
+            self._start_backend()
+            self._start_link_proxies()
             self._start_relays()
         except BaseException:
             self.close()
@@ -164,17 +185,35 @@ class Stack:
     def _start_database(self) -> None:
         from sentinel_backend.pg import EmbeddedPostgres
 
-        pg = self.postgres = EmbeddedPostgres(self.options.data_dir)
+        pg = self.postgres = EmbeddedPostgres(self._mount_lazyfs() or self.options.data_dir)
         pg.start()
         asyncio.run(_ensure_database(pg.dsn, DATABASE_NAME))
         self.database_url = pg.dsn_for(DATABASE_NAME)
         self._echo(f"postgres: pid {pg.pid} on {pg.host}:{pg.port}, data {pg.data_dir}")
 
+    def _mount_lazyfs(self) -> Path | None:
+        """The data dir on a lazy filesystem (its mount root), when power cuts are asked for."""
+        if not self.options.power_cut:
+            return None
+        from chaos.lazyfs import LazyFsError, LazyMount
+
+        mount = LazyMount(self.options.data_dir)
+        try:
+            mount.mount()
+        except LazyFsError as exc:
+            self.power_cut_reason = f"no lazy filesystem: {exc}"
+            self._echo(f"lazyfs: unavailable ({exc}); power_cut steps will be skipped")
+            return None
+        self.lazyfs = mount
+        self.power_cut_reason = None
+        self._echo(f"lazyfs: pid {mount.pid} at {mount.path} (backing {mount.backing})")
+        return mount.path
+
     def _start_backend(self) -> None:
         from sentinel_backend.launcher import BackendProcess
 
         backend = self.backend = BackendProcess(
-            self.database_url, env=dict(self.options.backend_env),
+            self.backend_database_url, env=dict(self.options.backend_env),
             enrollment_key=self.enrollment_key, operator_token=self.operator_token,
             viewer_token=self.viewer_token)
         backend.start(timeout=60.0)
@@ -203,9 +242,25 @@ class Stack:
         from chaos.toxiproxy import ToxiproxyControl, acquire_toxiproxy
 
         handle = self.toxiproxy = acquire_toxiproxy(prefer_subprocess=True)
-        assert self.backend is not None
-        upstream = f"{self.backend.host}:{self.backend.port}"
+        assert self.postgres is not None
+        upstream = f"{self.postgres.host}:{self.postgres.port}"
         with ToxiproxyControl(handle.url) as control:
+            with contextlib.suppress(Exception):
+                control.delete_proxy("database")
+            host, port = control.create_proxy("database", upstream, "127.0.0.1:0"
+                                              ).listen_host_port
+        self.proxy_urls["database"] = f"postgresql://{host}:{port}"
+        self.backend_database_url = self.postgres.dsn_for(DATABASE_NAME).replace(
+            f"@{self.postgres.host}:{self.postgres.port}/", f"@{host}:{port}/")
+        self._echo(f"toxiproxy: {handle.kind} at {handle.url}; proxy database "
+                   f"{host}:{port} -> {upstream}")
+
+    def _start_link_proxies(self) -> None:
+        from chaos.toxiproxy import ToxiproxyControl
+
+        assert self.backend is not None and self.toxiproxy is not None
+        upstream = f"{self.backend.host}:{self.backend.port}"
+        with ToxiproxyControl(self.toxiproxy.url) as control:
             proxies = {}
             for name in LINK_NAMES:
                 link = self.links.get(name)
@@ -217,7 +272,7 @@ class Stack:
             host, port = info.listen_host_port
             self.proxy_urls[name] = f"http://{host}:{port}"
             self.client_urls[name] = self.proxy_urls[name]
-        self._echo(f"toxiproxy: {handle.kind} at {handle.url}; proxies ingest "
+        self._echo(f"toxiproxy: proxies ingest "
                    f"{self.proxy_urls['ingest']}, stream {self.proxy_urls['stream']} -> "
                    f"{upstream}")
 
@@ -253,11 +308,45 @@ class Stack:
                 link.close()
         if self.backend is not None:
             with contextlib.suppress(Exception):
+                self.resume_backend()
                 self.backend.close()
         if self.postgres is not None:
             with contextlib.suppress(Exception):
                 self.postgres.stop(mode="fast")
+        if self.lazyfs is not None:
+            with contextlib.suppress(Exception):
+                self.lazyfs.close()
         self._echo("stack: stopped")
+
+    # -- crash-class faults (blocking: the step adapters run them in a thread) -----------
+    def kill_database(self) -> list[int]:
+        """SIGKILL every PostgreSQL process (the postmaster and its children), by PID;
+        returns once all are gone. ``postgres.start()`` brings it back on the same data."""
+        assert self.postgres is not None, "the stack is not started"
+        killed = kill_tree(self.postgres.pid) if self.postgres.pid is not None else []
+        self.postgres.kill(remove=False)  # reaps the postmaster, forgets its handle
+        return killed
+
+    def power_cut(self) -> dict[str, int]:
+        """Kill PostgreSQL, then lose every write of its data dir not fsynced."""
+        if self.lazyfs is None:
+            raise RuntimeError(f"cannot simulate a power cut: {self.power_cut_reason}")
+        self.kill_database()
+        return self.lazyfs.drop_unsynced()
+
+    def pause_backend(self) -> list[int]:
+        """SIGSTOP the backend and its workers, by PID (``resume_backend`` undoes it)."""
+        assert self.backend is not None, "the stack is not started"
+        if self.backend.pid is not None:
+            self._paused = signal_tree(self.backend.pid, signal.SIGSTOP, self._paused)
+        return list(self._paused)
+
+    def resume_backend(self) -> None:
+        """SIGCONT every process ``pause_backend`` stopped (and the backend's tree now)."""
+        pids, self._paused = self._paused, []
+        root = self.backend.pid if self.backend is not None else None
+        if pids or root is not None:
+            signal_tree(root, signal.SIGCONT, pids)
 
     def __enter__(self) -> Stack:
         return self.start()

@@ -2,7 +2,8 @@
 
 - :func:`acquire_toxiproxy` finds or starts a Toxiproxy (``TOXIPROXY_URL``, a
   ``toxiproxy-server`` binary, else the embedded server).
-- :class:`ToxiproxyControl` / :class:`AsyncToxiproxyControl` drive any Toxiproxy.
+- :class:`ToxiproxyControl` / :class:`AsyncToxiproxyControl` drive any Toxiproxy: the same
+  operations, written once, sent with a blocking or an asyncio httpx client.
 - :class:`StepToxiproxy` adapts the async control to the scenario steps' interface.
 - :class:`EmbeddedToxiproxy` runs the embedded server on a thread (tests, the harness);
   ``sentinel-chaos toxiproxy`` / ``python -m chaos.toxiproxy`` runs it standalone.

@@ -6,15 +6,19 @@ toxic create and on updates, 204 on deletes and reset, ``{"error", "status"}`` b
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import unquote
 
 from chaos.toxiproxy import errors
 from chaos.toxiproxy._http import Request, Response
 from chaos.toxiproxy.model import parse_new_toxic, parse_toxic_update
-from chaos.toxiproxy.proxy import Proxy
+from chaos.toxiproxy.proxy import Proxy, join_host_port, resolve_address
 
 #: The Toxiproxy API version this server implements (reported by ``GET /version``).
 TOXIPROXY_VERSION = "2.12.0"
@@ -22,12 +26,53 @@ TOXIPROXY_VERSION = "2.12.0"
 Route = Callable[..., Awaitable[Response]]
 
 
+#: The header Toxiproxy's request-ID middleware sets on every answer (logs quote the ID).
+REQUEST_ID_HEADER = "X-Toxiproxy-Request-Id"
+
+
+def _go_json(payload: object) -> bytes:
+    """JSON as Go's ``json.Marshal`` writes it: compact, UTF-8, ``<``/``>``/``&`` escaped."""
+    text = json.dumps(payload, separators=(",", ":"), ensure_ascii=False)
+    for char, escape in (("<", "\\u003c"), (">", "\\u003e"), ("&", "\\u0026")):
+        text = text.replace(char, escape)
+    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+
+
 def _json(status: int, payload: object) -> Response:
-    return Response(status, json.dumps(payload).encode())
+    return Response(status, _go_json(payload))
 
 
 def _error(err: errors.ApiError) -> Response:
-    return _json(err.status, err.body())
+    """An API error as Go's ``http.Error`` sends it: the JSON as plain text, one line."""
+    return Response(
+        err.status,
+        _go_json(err.body()) + b"\n",
+        "text/plain; charset=utf-8",
+        {"X-Content-Type-Options": "nosniff"},
+    )
+
+
+class RequestIds:
+    """Request IDs in the format of Go's ``xid`` (what Toxiproxy's middleware generates).
+
+    12 bytes -- seconds, a per-server random "machine" part, the PID, a counter -- as 20
+    characters of lower-case base32hex, so IDs sort by time like the real server's.
+    """
+
+    def __init__(self) -> None:
+        self._machine = os.urandom(3)
+        self._pid = os.getpid() & 0xFFFF
+        self._counter = int.from_bytes(os.urandom(3), "big")
+
+    def next(self) -> str:
+        self._counter = (self._counter + 1) & 0xFFFFFF
+        raw = (
+            int(time.time()).to_bytes(4, "big")
+            + self._machine
+            + self._pid.to_bytes(2, "big")
+            + self._counter.to_bytes(3, "big")
+        )
+        return base64.b32hexencode(raw).decode().rstrip("=").lower()
 
 
 def _decode(body: bytes) -> object:
@@ -42,6 +87,7 @@ class ToxiproxyAPI:
 
     def __init__(self) -> None:
         self.proxies: dict[str, Proxy] = {}
+        self._request_ids = RequestIds()
         s = r"([^/]+)"
         self._routes: list[tuple[str, re.Pattern[str], Route]] = [
             ("POST", re.compile(r"/reset"), self.reset),
@@ -63,10 +109,18 @@ class ToxiproxyAPI:
         ]
 
     async def handle(self, request: Request) -> Response:
-        if request.headers.get("user-agent", "").startswith("Mozilla/"):
-            return Response(403, b"User agent not allowed\n", "text/plain; charset=utf-8")
-        from urllib.parse import unquote
+        response = await self._route(request)
+        response.headers.setdefault(REQUEST_ID_HEADER, self._request_ids.next())
+        return response
 
+    async def _route(self, request: Request) -> Response:
+        if request.headers.get("user-agent", "").startswith("Mozilla/"):
+            return Response(
+                403,
+                b"User agent not allowed\n",
+                "text/plain; charset=utf-8",
+                {"X-Content-Type-Options": "nosniff"},
+            )
         path_matched = False
         for method, pattern, route in self._routes:
             match = pattern.fullmatch(request.path)
@@ -81,7 +135,12 @@ class ToxiproxyAPI:
                 return _error(err)
         if path_matched:
             return Response(405, b"", "text/plain; charset=utf-8")
-        return Response(404, b"404 page not found\n", "text/plain; charset=utf-8")
+        return Response(
+            404,
+            b"404 page not found\n",
+            "text/plain; charset=utf-8",
+            {"X-Content-Type-Options": "nosniff"},
+        )
 
     def _get(self, name: str) -> Proxy:
         proxy = self.proxies.get(name)
@@ -135,23 +194,42 @@ class ToxiproxyAPI:
             if not spec.get("upstream"):
                 err = errors.MISSING_FIELD.joined(f"upstream at proxy {index + 1}")
                 return _json(400, {**err.body(), "proxies": []})
+        names = [spec["name"] for spec in specs]
+        for name in names:
+            if names.count(name) > 1:
+                err = errors.ApiError(f"duplicate proxy name {json.dumps(name)}", 500)
+                return _json(500, {**err.body(), "proxies": []})
         done: list[dict[str, Any]] = []
         for spec in specs:
-            existing = self.proxies.get(spec["name"])
-            if existing is not None:
-                same = existing.upstream == spec["upstream"] and existing.listen == spec.get(
-                    "listen", existing.listen
-                )
-                if same:
-                    done.append(existing.to_json())
-                    continue
-                existing.stop()
-                del self.proxies[existing.name]
             try:
+                existing = self.proxies.get(spec["name"])
+                if existing is not None:
+                    if await self._unchanged(existing, spec):
+                        done.append(existing.to_json())
+                        continue
+                    existing.stop()
+                    del self.proxies[existing.name]
                 done.append((await self._add(spec)).to_json())
             except errors.ApiError as err:
                 return _json(err.status, {**err.body(), "proxies": done})
         return _json(201, {"proxies": done})
+
+    @staticmethod
+    async def _unchanged(existing: Proxy, spec: dict[str, Any]) -> bool:
+        """Whether populating ``spec`` keeps ``existing`` (and its toxics), as Go's ``Differs``.
+
+        The stored ``listen`` is the resolved, bound address (``127.0.0.1:7070``), so the
+        requested one is resolved before comparing: ``localhost:7070`` is the same proxy.
+        A spec without ``listen`` keeps the proxy's address.
+        """
+        if existing.upstream != spec["upstream"]:
+            return False
+        listen = spec.get("listen", existing.listen)
+        if not isinstance(listen, str):
+            raise errors.BAD_REQUEST_BODY.joined("listen must be a string")
+        if listen == existing.listen:
+            return True
+        return join_host_port(*await resolve_address(listen)) == existing.listen
 
     async def proxy_show(self, request: Request, name: str) -> Response:
         return _json(200, self._get(name).to_json())

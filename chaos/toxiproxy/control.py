@@ -2,116 +2,115 @@
 
 Built on httpx rather than toxiproxy-python because that client keeps its server's host and
 port in class attributes (``APIConsumer.host/port``), i.e. one global server per process,
-and it swallows errors other than 400/404/409. Both classes speak the same Toxiproxy v2 API.
+and it swallows errors other than 400/404/409.
+
+Every operation is written once, in ``chaos.toxiproxy._control_ops``, as a generator of API
+calls. :class:`ToxiproxyControl` sends those calls with a blocking ``httpx.Client`` (plain
+sockets, so cooperative under Locust's gevent) and :class:`AsyncToxiproxyControl` with an
+``httpx.AsyncClient``; each lists the operations it offers, one line each, and nothing else
+differs between them.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+import functools
+from collections.abc import Callable, Coroutine
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Generic, ParamSpec, TypeVar, overload
 
 import httpx
 
-Stream = Literal["upstream", "downstream"]
+from chaos.toxiproxy import _control_ops as ops
+from chaos.toxiproxy._control_model import (
+    INGEST,
+    STREAM,
+    ProxyInfo,
+    StackProxies,
+    Stream,
+    ToxicInfo,
+    ToxiproxyError,
+)
+from chaos.toxiproxy._control_ops import ApiCall, Operation, raise_for_error
 
-#: The proxy names the harness uses for a stack's two links.
-INGEST = "ingest"
-STREAM = "stream"
+__all__ = [
+    "INGEST",
+    "STREAM",
+    "AsyncToxiproxyControl",
+    "ProxyInfo",
+    "StackProxies",
+    "Stream",
+    "ToxicInfo",
+    "ToxiproxyControl",
+    "ToxiproxyError",
+]
 
+P = ParamSpec("P")
+T = TypeVar("T")
 
-class ToxiproxyError(RuntimeError):
-    """The Toxiproxy API answered with an error (``status`` and its ``error`` text)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"toxiproxy answered {status}: {message}")
-        self.status = status
-        self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class ToxicInfo:
-    name: str
-    type: str
-    stream: str
-    toxicity: float
-    attributes: dict[str, int]
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ToxicInfo:
-        return cls(
-            data["name"],
-            data["type"],
-            data.get("stream", "downstream"),
-            float(data.get("toxicity", 1.0)),
-            dict(data.get("attributes") or {}),
-        )
+#: No operation needs more; reaching it means an operation loops (``clear_toxics`` makes
+#: one call per toxic, and a proxy with a thousand toxics is not a test set-up).
+MAX_CALLS_PER_OPERATION = 1000
 
 
-@dataclass(frozen=True, slots=True)
-class ProxyInfo:
-    name: str
-    listen: str
-    upstream: str
-    enabled: bool
-    toxics: list[ToxicInfo] = field(default_factory=list)
-
-    @property
-    def listen_host_port(self) -> tuple[str, int]:
-        host, _, port = self.listen.rpartition(":")
-        return host.strip("[]") or "127.0.0.1", int(port)
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> ProxyInfo:
-        return cls(
-            data["name"],
-            data["listen"],
-            data["upstream"],
-            bool(data["enabled"]),
-            [ToxicInfo.from_json(t) for t in data.get("toxics") or []],
-        )
+def _too_many_calls(operation: Operation[Any]) -> RuntimeError:
+    name = getattr(operation, "__name__", "operation")
+    return RuntimeError(f"toxiproxy {name} made more than {MAX_CALLS_PER_OPERATION} API calls")
 
 
-@dataclass(frozen=True, slots=True)
-class StackProxies:
-    """The two proxies between the fleet and the backend."""
+class _Blocking(Generic[P, T]):
+    """One operation of ``_control_ops`` as a method of :class:`ToxiproxyControl`.
 
-    ingest: ProxyInfo
-    stream: ProxyInfo
+    A descriptor rather than a written-out method, so the operation's signature and
+    docstring are stated once, in ``_control_ops``, and typed through ``ParamSpec``.
+    """
 
+    def __init__(self, operation: Callable[P, Operation[T]]) -> None:
+        self._operation = operation
+        self.__doc__ = operation.__doc__
 
-def _toxic_body(
-    type: str,
-    attributes: dict[str, int] | None,
-    stream: Stream,
-    toxicity: float,
-    name: str | None,
-) -> dict[str, Any]:
-    return {
-        "name": name or f"{type}_{stream}",
-        "type": type,
-        "stream": stream,
-        "toxicity": toxicity,
-        "attributes": attributes or {},
-    }
+    @overload
+    def __get__(self, control: None, owner: type[Any]) -> _Blocking[P, T]: ...
+    @overload
+    def __get__(self, control: ToxiproxyControl, owner: type[Any]) -> Callable[P, T]: ...
+    def __get__(
+        self, control: ToxiproxyControl | None, owner: type[Any]
+    ) -> _Blocking[P, T] | Callable[P, T]:
+        if control is None:
+            return self
+        operation = self._operation
 
+        @functools.wraps(operation)
+        def method(*args: P.args, **kwargs: P.kwargs) -> T:
+            return control._run(operation(*args, **kwargs))
 
-def _version(text: str) -> str:
-    """``{"version": "2.x"}`` (Toxiproxy >= 2.6) or the bare text of older servers."""
-    if text.startswith("{"):
-        return str(json.loads(text).get("version", text))
-    return text
+        return method
 
 
-def _check(response: httpx.Response) -> httpx.Response:
-    if response.status_code >= 400:
-        try:
-            message = str(response.json().get("error", response.text))
-        except ValueError:
-            message = response.text
-        raise ToxiproxyError(response.status_code, message)
-    return response
+class _Awaitable(Generic[P, T]):
+    """One operation of ``_control_ops`` as a coroutine method of :class:`AsyncToxiproxyControl`."""
+
+    def __init__(self, operation: Callable[P, Operation[T]]) -> None:
+        self._operation = operation
+        self.__doc__ = operation.__doc__
+
+    @overload
+    def __get__(self, control: None, owner: type[Any]) -> _Awaitable[P, T]: ...
+    @overload
+    def __get__(
+        self, control: AsyncToxiproxyControl, owner: type[Any]
+    ) -> Callable[P, Coroutine[Any, Any, T]]: ...
+    def __get__(
+        self, control: AsyncToxiproxyControl | None, owner: type[Any]
+    ) -> _Awaitable[P, T] | Callable[P, Coroutine[Any, Any, T]]:
+        if control is None:
+            return self
+        operation = self._operation
+
+        @functools.wraps(operation)
+        async def method(*args: P.args, **kwargs: P.kwargs) -> T:
+            return await control._run(operation(*args, **kwargs))
+
+        return method
 
 
 class ToxiproxyControl:
@@ -132,99 +131,38 @@ class ToxiproxyControl:
     ) -> None:
         self.close()
 
-    def _req(self, method: str, path: str, body: object = None) -> httpx.Response:
-        return _check(self._http.request(method, path, json=body))
+    def _send(self, call: ApiCall) -> httpx.Response:
+        return raise_for_error(self._http.request(call.method, call.path, json=call.body))
 
-    def version(self) -> str:
-        text = self._req("GET", "/version").text.strip()
-        return _version(text)
+    def _run(self, operation: Operation[T]) -> T:
+        """Carry out one operation, call by call, and return its result."""
+        try:
+            call = next(operation)
+            for _ in range(MAX_CALLS_PER_OPERATION):
+                call = operation.send(self._send(call))
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        finally:
+            operation.close()
+        raise _too_many_calls(operation)
 
-    def proxies(self) -> dict[str, ProxyInfo]:
-        data = self._req("GET", "/proxies").json()
-        return {name: ProxyInfo.from_json(p) for name, p in data.items()}
-
-    def get_proxy(self, name: str) -> ProxyInfo:
-        return ProxyInfo.from_json(self._req("GET", f"/proxies/{name}").json())
-
-    def create_proxy(
-        self, name: str, upstream: str, listen: str = "127.0.0.1:0", enabled: bool = True
-    ) -> ProxyInfo:
-        body = {"name": name, "upstream": upstream, "listen": listen, "enabled": enabled}
-        return ProxyInfo.from_json(self._req("POST", "/proxies", body).json())
-
-    def populate(self, proxies: list[dict[str, Any]]) -> list[ProxyInfo]:
-        data = self._req("POST", "/populate", proxies).json()
-        return [ProxyInfo.from_json(p) for p in data.get("proxies") or []]
-
-    def delete_proxy(self, name: str) -> None:
-        self._req("DELETE", f"/proxies/{name}")
-
-    def create_stack_proxies(
-        self,
-        ingest_upstream: str,
-        stream_upstream: str,
-        ingest_listen: str = "127.0.0.1:0",
-        stream_listen: str = "127.0.0.1:0",
-    ) -> StackProxies:
-        """(Re)create the ``ingest`` and ``stream`` proxies in front of a backend."""
-        for name in (INGEST, STREAM):
-            if name in self.proxies():
-                self.delete_proxy(name)
-        return StackProxies(
-            self.create_proxy(INGEST, ingest_upstream, ingest_listen),
-            self.create_proxy(STREAM, stream_upstream, stream_listen),
-        )
-
-    def add_toxic(
-        self,
-        proxy: str,
-        type: str,
-        attributes: dict[str, int] | None = None,
-        stream: Stream = "downstream",
-        toxicity: float = 1.0,
-        name: str | None = None,
-    ) -> ToxicInfo:
-        body = _toxic_body(type, attributes, stream, toxicity, name)
-        return ToxicInfo.from_json(self._req("POST", f"/proxies/{proxy}/toxics", body).json())
-
-    def update_toxic(
-        self,
-        proxy: str,
-        name: str,
-        attributes: dict[str, int] | None = None,
-        toxicity: float | None = None,
-    ) -> ToxicInfo:
-        body: dict[str, Any] = {"attributes": attributes or {}}
-        if toxicity is not None:
-            body["toxicity"] = toxicity
-        path = f"/proxies/{proxy}/toxics/{name}"
-        return ToxicInfo.from_json(self._req("POST", path, body).json())
-
-    def remove_toxic(self, proxy: str, name: str) -> None:
-        self._req("DELETE", f"/proxies/{proxy}/toxics/{name}")
-
-    def toxics(self, proxy: str) -> list[ToxicInfo]:
-        return [ToxicInfo.from_json(t) for t in self._req("GET", f"/proxies/{proxy}/toxics").json()]
-
-    def clear_toxics(self, proxy: str) -> None:
-        for toxic in self.toxics(proxy):
-            self.remove_toxic(proxy, toxic.name)
-
-    def set_enabled(self, proxy: str, enabled: bool) -> ProxyInfo:
-        return ProxyInfo.from_json(
-            self._req("POST", f"/proxies/{proxy}", {"enabled": enabled}).json()
-        )
-
-    def cut(self, proxy: str) -> ProxyInfo:
-        """Take the link down: stop listening and drop its connections."""
-        return self.set_enabled(proxy, False)
-
-    def restore(self, proxy: str) -> ProxyInfo:
-        return self.set_enabled(proxy, True)
-
-    def reset(self) -> None:
-        """Enable every proxy and remove every toxic."""
-        self._req("POST", "/reset")
+    version = _Blocking(ops.version)
+    proxies = _Blocking(ops.proxies)
+    get_proxy = _Blocking(ops.get_proxy)
+    create_proxy = _Blocking(ops.create_proxy)
+    populate = _Blocking(ops.populate)
+    delete_proxy = _Blocking(ops.delete_proxy)
+    create_stack_proxies = _Blocking(ops.create_stack_proxies)
+    add_toxic = _Blocking(ops.add_toxic)
+    update_toxic = _Blocking(ops.update_toxic)
+    remove_toxic = _Blocking(ops.remove_toxic)
+    toxics = _Blocking(ops.toxics)
+    clear_toxics = _Blocking(ops.clear_toxics)
+    set_enabled = _Blocking(ops.set_enabled)
+    cut = _Blocking(ops.cut)
+    restore = _Blocking(ops.restore)
+    reset = _Blocking(ops.reset)
 
 
 class AsyncToxiproxyControl:
@@ -245,95 +183,35 @@ class AsyncToxiproxyControl:
     ) -> None:
         await self.aclose()
 
-    async def _req(self, method: str, path: str, body: object = None) -> httpx.Response:
-        return _check(await self._http.request(method, path, json=body))
+    async def _send(self, call: ApiCall) -> httpx.Response:
+        return raise_for_error(await self._http.request(call.method, call.path, json=call.body))
 
-    async def version(self) -> str:
-        text = (await self._req("GET", "/version")).text.strip()
-        return _version(text)
+    async def _run(self, operation: Operation[T]) -> T:
+        """Carry out one operation, call by call, and return its result."""
+        try:
+            call = next(operation)
+            for _ in range(MAX_CALLS_PER_OPERATION):
+                call = operation.send(await self._send(call))
+        except StopIteration as done:
+            result: T = done.value
+            return result
+        finally:
+            operation.close()
+        raise _too_many_calls(operation)
 
-    async def proxies(self) -> dict[str, ProxyInfo]:
-        data = (await self._req("GET", "/proxies")).json()
-        return {name: ProxyInfo.from_json(p) for name, p in data.items()}
-
-    async def get_proxy(self, name: str) -> ProxyInfo:
-        return ProxyInfo.from_json((await self._req("GET", f"/proxies/{name}")).json())
-
-    async def create_proxy(
-        self, name: str, upstream: str, listen: str = "127.0.0.1:0", enabled: bool = True
-    ) -> ProxyInfo:
-        body = {"name": name, "upstream": upstream, "listen": listen, "enabled": enabled}
-        return ProxyInfo.from_json((await self._req("POST", "/proxies", body)).json())
-
-    async def populate(self, proxies: list[dict[str, Any]]) -> list[ProxyInfo]:
-        data = (await self._req("POST", "/populate", proxies)).json()
-        return [ProxyInfo.from_json(p) for p in data.get("proxies") or []]
-
-    async def delete_proxy(self, name: str) -> None:
-        await self._req("DELETE", f"/proxies/{name}")
-
-    async def create_stack_proxies(
-        self,
-        ingest_upstream: str,
-        stream_upstream: str,
-        ingest_listen: str = "127.0.0.1:0",
-        stream_listen: str = "127.0.0.1:0",
-    ) -> StackProxies:
-        existing = await self.proxies()
-        for name in (INGEST, STREAM):
-            if name in existing:
-                await self.delete_proxy(name)
-        return StackProxies(
-            await self.create_proxy(INGEST, ingest_upstream, ingest_listen),
-            await self.create_proxy(STREAM, stream_upstream, stream_listen),
-        )
-
-    async def add_toxic(
-        self,
-        proxy: str,
-        type: str,
-        attributes: dict[str, int] | None = None,
-        stream: Stream = "downstream",
-        toxicity: float = 1.0,
-        name: str | None = None,
-    ) -> ToxicInfo:
-        body = _toxic_body(type, attributes, stream, toxicity, name)
-        response = await self._req("POST", f"/proxies/{proxy}/toxics", body)
-        return ToxicInfo.from_json(response.json())
-
-    async def update_toxic(
-        self,
-        proxy: str,
-        name: str,
-        attributes: dict[str, int] | None = None,
-        toxicity: float | None = None,
-    ) -> ToxicInfo:
-        body: dict[str, Any] = {"attributes": attributes or {}}
-        if toxicity is not None:
-            body["toxicity"] = toxicity
-        response = await self._req("POST", f"/proxies/{proxy}/toxics/{name}", body)
-        return ToxicInfo.from_json(response.json())
-
-    async def remove_toxic(self, proxy: str, name: str) -> None:
-        await self._req("DELETE", f"/proxies/{proxy}/toxics/{name}")
-
-    async def toxics(self, proxy: str) -> list[ToxicInfo]:
-        data = (await self._req("GET", f"/proxies/{proxy}/toxics")).json()
-        return [ToxicInfo.from_json(t) for t in data]
-
-    async def clear_toxics(self, proxy: str) -> None:
-        for toxic in await self.toxics(proxy):
-            await self.remove_toxic(proxy, toxic.name)
-
-    async def set_enabled(self, proxy: str, enabled: bool) -> ProxyInfo:
-        response = await self._req("POST", f"/proxies/{proxy}", {"enabled": enabled})
-        return ProxyInfo.from_json(response.json())
-
-    async def cut(self, proxy: str) -> ProxyInfo:
-        return await self.set_enabled(proxy, False)
-
-    async def restore(self, proxy: str) -> ProxyInfo:
-        return await self.set_enabled(proxy, True)
-
-    async def reset(self) -> None:
-        await self._req("POST", "/reset")
+    version = _Awaitable(ops.version)
+    proxies = _Awaitable(ops.proxies)
+    get_proxy = _Awaitable(ops.get_proxy)
+    create_proxy = _Awaitable(ops.create_proxy)
+    populate = _Awaitable(ops.populate)
+    delete_proxy = _Awaitable(ops.delete_proxy)
+    create_stack_proxies = _Awaitable(ops.create_stack_proxies)
+    add_toxic = _Awaitable(ops.add_toxic)
+    update_toxic = _Awaitable(ops.update_toxic)
+    remove_toxic = _Awaitable(ops.remove_toxic)
+    toxics = _Awaitable(ops.toxics)
+    clear_toxics = _Awaitable(ops.clear_toxics)
+    set_enabled = _Awaitable(ops.set_enabled)
+    cut = _Awaitable(ops.cut)
+    restore = _Awaitable(ops.restore)
+    reset = _Awaitable(ops.reset)

@@ -6,6 +6,8 @@ some show the ``error`` text, so both are kept byte-for-byte where Toxiproxy def
 
 from __future__ import annotations
 
+import os
+
 
 class ApiError(Exception):
     """An error answered as ``{"error": message, "status": status}``."""
@@ -21,6 +23,20 @@ class ApiError(Exception):
 
     def body(self) -> dict[str, object]:
         return {"error": self.message, "status": self.status}
+
+
+def bind_error(listen: str, exc: OSError) -> ApiError:
+    """A failed listen, worded as Go's ``net.Listen`` error (clients match on the text).
+
+    ``listen tcp 127.0.0.1:3310: bind: address already in use``: Go names the failing
+    system call and spells the errno in lower case, where Python says
+    ``[Errno 98] Address already in use``.
+    """
+    if exc.errno is None:
+        return ApiError(f"listen tcp {listen}: {exc}", 500)
+    reason = os.strerror(exc.errno)
+    reason = reason[:1].lower() + reason[1:]
+    return ApiError(f"listen tcp {listen}: bind: {reason}", 500)
 
 
 BAD_REQUEST_BODY = ApiError("bad request body", 400)

@@ -63,6 +63,9 @@ class Stage:
         self._sent = 0
         self._task: asyncio.Task[None] | None = None
 
+    def reply(self, data: bytes) -> None:
+        self.link.src.write(data)
+
     # -- lifecycle (event loop thread) -------------------------------------------------
     def start(self) -> None:
         entry = self.entry

@@ -8,7 +8,6 @@ import logging
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import httpx
 
 from chaos.toxiproxy.control import AsyncToxiproxyControl, ToxiproxyControl
 from chaos.toxiproxy.server import EmbeddedToxiproxy
+from simulator.ports import free_port
 
 log = logging.getLogger(__name__)
 
@@ -27,11 +27,8 @@ ENV_URL = "TOXIPROXY_URL"
 BINARY = "toxiproxy-server"
 
 
-def _free_port(host: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+#: ``chaos.toxiproxy.bench`` still imports the port helper from here; it is simulator's.
+_free_port = free_port
 
 
 def _wait_ready(url: str, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
@@ -102,7 +99,7 @@ def start_embedded(subprocess_mode: bool = False, host: str = "127.0.0.1") -> To
         embedded = EmbeddedToxiproxy(host, 0).start()
         log.info("toxiproxy: embedded server in-process at %s", embedded.url)
         return ToxiproxyHandle(embedded.url, "embedded", embedded=embedded)
-    port = _free_port(host)
+    port = free_port(host)
     cmd = [sys.executable, "-m", "chaos.toxiproxy", "--host", host, "--port", str(port)]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
     url = f"http://{host}:{port}"
@@ -126,7 +123,7 @@ def acquire_toxiproxy(prefer_subprocess: bool = False, host: str = "127.0.0.1") 
         return ToxiproxyHandle(url.rstrip("/"), "url")
     binary = shutil.which(BINARY)
     if binary:
-        port = _free_port(host)
+        port = free_port(host)
         proc = subprocess.Popen(
             [binary, "-host", host, "-port", str(port)],
             stdout=subprocess.DEVNULL,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import socket
 from typing import Any, cast
 
@@ -19,7 +20,7 @@ def split_host_port(address: str) -> tuple[str, int]:
     """``"host:port"`` / ``"[v6]:port"`` / ``":port"`` -> (host, port), as Go's net package."""
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit():
-        raise ValueError(f"address {address!r}: missing port in address")
+        raise ValueError(f"address {address}: missing port in address")
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host, int(port)
@@ -27,6 +28,30 @@ def split_host_port(address: str) -> tuple[str, int]:
 
 def join_host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+async def resolve_address(address: str) -> tuple[str, int]:
+    """``"localhost:7070"`` -> ``("127.0.0.1", 7070)``: a listen address as Go resolves it.
+
+    Go's ``net.ResolveTCPAddr`` prefers an IPv4 address; an empty host stays the wildcard
+    (``0.0.0.0``). A stored proxy's ``listen`` is always in this resolved form, so comparing
+    a requested address with it needs the request resolved the same way.
+    """
+    try:
+        host, port = split_host_port(address)
+    except ValueError as exc:
+        raise errors.ApiError(f"listen tcp {address}: {exc}", 500) from exc
+    if not host:
+        return "0.0.0.0", port
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(
+            host, port, type=socket.SOCK_STREAM
+        )
+    except OSError as exc:
+        raise errors.ApiError(f"listen tcp: lookup {host}: no such host", 500) from exc
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)
+    ip = str(infos[0][4][0])
+    return ip, port
 
 
 class _Side(asyncio.Protocol):
@@ -192,6 +217,7 @@ class Proxy:
         self.connections: set[Connection] = set()
         self._server: asyncio.AbstractServer | None = None
         self._connecting: set[asyncio.Task[None]] = set()
+        self._rng = random.Random()
         self.bytes = {"upstream": 0, "downstream": 0}
 
     def to_json(self) -> dict[str, Any]:
@@ -220,11 +246,14 @@ class Proxy:
     async def start(self) -> None:
         if self._server is not None:
             return
+        host, port = await resolve_address(self.listen)
+        if self._server is not None:  # started by another request while resolving
+            return
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
         try:
-            host, port = split_host_port(self.listen)
-            sock = socket.create_server((host or "0.0.0.0", port), backlog=4096)
-        except (OSError, ValueError) as exc:
-            raise errors.ApiError(f"listen tcp {self.listen}: {exc}", 500) from exc
+            sock = socket.create_server((host, port), family=family, backlog=4096)
+        except OSError as exc:
+            raise errors.bind_error(join_host_port(host, port), exc) from exc
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _ClientSide(self), sock=sock)
         bound_host, bound_port = sock.getsockname()[:2]
@@ -262,6 +291,9 @@ class Proxy:
     async def _connect(self, client: _ClientSide) -> None:
         upstream = _Side()
         try:
+            delay = max((t.toxic.accept_delay(self._rng) for t in self.toxics), default=0.0)
+            if delay > 0:
+                await asyncio.sleep(delay)  # handshake_delay: nothing moves until then
             host, port = split_host_port(self.upstream)
             await asyncio.get_running_loop().create_connection(lambda: upstream, host, port)
         except (OSError, ValueError, asyncio.CancelledError) as exc:

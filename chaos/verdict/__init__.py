@@ -1,15 +1,21 @@
-"""The verdict (DESIGN section 9): a pure computation over plain ``Evidence``."""
+"""The verdict: one judge, a pure computation over plain ``Evidence`` (see
+``docs/architecture.md`` for what each SLO checks and where its evidence comes from)."""
 
 from chaos.verdict._stats import Percentiles, nearest_rank, percentiles
 from chaos.verdict.compute import compute_verdict, first_receipts, in_fault
 from chaos.verdict.evidence import (
+    AuditRow,
+    BlackoutRecord,
     ContentHash,
     DashboardRecord,
     Evidence,
     GeneratedDetection,
     ReceivedEvent,
+    SendAttempt,
     SeriesPoint,
+    StateChange,
     StoredDetection,
+    StreamEvent,
 )
 from chaos.verdict.evidence_io import (
     evidence_from_dict,
@@ -21,6 +27,11 @@ from chaos.verdict.result import (
     EXIT_HARNESS_ERROR,
     EXIT_PASS,
     EXIT_SLO_FAILED,
+    Accounting,
+    AuditResult,
+    BlackoutResult,
+    Causality,
+    Coverage,
     DashboardResult,
     Integrity,
     LatencyResult,
@@ -34,7 +45,14 @@ __all__ = [
     "EXIT_HARNESS_ERROR",
     "EXIT_PASS",
     "EXIT_SLO_FAILED",
+    "Accounting",
+    "AuditResult",
+    "AuditRow",
+    "BlackoutRecord",
+    "BlackoutResult",
+    "Causality",
     "ContentHash",
+    "Coverage",
     "DashboardRecord",
     "DashboardResult",
     "Evidence",
@@ -44,9 +62,12 @@ __all__ = [
     "Percentiles",
     "ReceivedEvent",
     "Recovery",
+    "SendAttempt",
     "SeriesPoint",
     "SloResult",
+    "StateChange",
     "StoredDetection",
+    "StreamEvent",
     "Verdict",
     "compute_verdict",
     "evidence_from_dict",

@@ -11,15 +11,21 @@ import orjson
 
 from chaos.scenario.windows import FaultWindow
 from chaos.verdict.evidence import (
+    AuditRow,
+    BlackoutRecord,
     DashboardRecord,
     Evidence,
     GeneratedDetection,
     ReceivedEvent,
+    SendAttempt,
     SeriesPoint,
+    StateChange,
     StoredDetection,
+    StreamEvent,
 )
 
-EVIDENCE_VERSION = 1
+EVIDENCE_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # version 1 lacks the fields added since; their defaults apply
 
 
 def evidence_to_dict(evidence: Evidence) -> dict[str, Any]:
@@ -30,11 +36,13 @@ def evidence_to_dict(evidence: Evidence) -> dict[str, Any]:
 
 def evidence_from_dict(data: dict[str, Any]) -> Evidence:
     version = data.get("evidence_version")
-    if version != EVIDENCE_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ValueError(f"evidence_version {version!r} is not supported "
-                         f"(this version reads {EVIDENCE_VERSION})")
+                         f"(this version reads {', '.join(map(str, READABLE_VERSIONS))})")
+    audit_rows = data.get("audit_rows")
+    stream = data.get("stream_events")
     return Evidence(
-        generated=[GeneratedDetection(**g) for g in data["generated"]],
+        generated=[_generated(g) for g in data["generated"]],
         stored=[StoredDetection(**s) for s in data["stored"]],
         dashboards=[DashboardRecord(**{**d, "events": [ReceivedEvent(**e)
                                                        for e in d["events"]]})
@@ -46,7 +54,20 @@ def evidence_from_dict(data: dict[str, Any]) -> Evidence:
         generation_ended_at=data.get("generation_ended_at"),
         drained_at=data.get("drained_at"),
         harness_errors=list(data.get("harness_errors", [])),
+        commit_times=data.get("commit_times", "not recorded"),
+        stream_events=None if stream is None else [StreamEvent(**e) for e in stream],
+        blackouts=[BlackoutRecord(**b) for b in data.get("blackouts", [])],
+        ledger_gaps=int(data.get("ledger_gaps", 0)),
+        fleet_counters=dict(data.get("fleet_counters", {})),
+        changes=[StateChange(**c) for c in data.get("changes", [])],
+        audit_rows=None if audit_rows is None else [AuditRow(**r) for r in audit_rows],
+        audit_append_only=dict(data.get("audit_append_only", {})),
     )
+
+
+def _generated(g: dict[str, Any]) -> GeneratedDetection:
+    attempts = [SendAttempt(**a) for a in g.get("attempts", [])]
+    return GeneratedDetection(**{**g, "attempts": attempts})
 
 
 def write_evidence(path: str | Path, evidence: Evidence) -> Path:

@@ -26,6 +26,22 @@ class SloResult:
     limit: float | None
     unit: str
     detail: str = ""
+    # ``False``: it held, but the recovery path it guards was never taken in this run;
+    # ``None``: the question does not apply to this SLO.
+    exercised: bool | None = None
+    # ``False``: the evidence cannot answer it (the detail says why); never a silent pass.
+    measurable: bool = True
+
+    @property
+    def status(self) -> str:
+        """One word for tables: ``FAIL``, ``not measurable``, ``not exercised`` or ``ok``."""
+        if not self.passed:
+            return "FAIL"
+        if not self.measurable:
+            return "not measurable"
+        if self.exercised is False:
+            return "not exercised"
+        return "ok"
 
 
 @dataclass(frozen=True)
@@ -46,7 +62,30 @@ class Integrity:
 
 
 @dataclass(frozen=True)
+class Accounting:
+    """The fleet's detections sorted the way Jepsen's set checker sorts a set's elements:
+    acknowledged and stored (the normal case); acknowledged and not stored (``lost``: the
+    serious one); not acknowledged and stored (``recovered``: the ack was lost, a retry
+    found the row); not acknowledged and not stored (``unsent``: still in an outbox at the
+    end, or given up); ``stored_twice`` as in ``Integrity``."""
+
+    acked_stored: int
+    lost: int
+    recovered: int
+    unsent: int
+    stored_twice: int
+    lost_sample: Sequence[Identity] = ()
+    unsent_sample: Sequence[Identity] = ()
+
+
+@dataclass(frozen=True)
 class DashboardResult:
+    """One dashboard against the stored set and the database's stream. ``stable``: stored
+    detections it received with the stored content; ``missing``: stored detections it never
+    received plus stream events of other types (node_status, blackout...) it skipped;
+    ``phantom``: identities or stream seqs it received that were never stored;
+    ``altered``: received content that differs from the stored content."""
+
     name: str
     received: int
     unique: int
@@ -55,6 +94,81 @@ class DashboardResult:
     out_of_order: int
     reconnects: int = 0
     missing_sample: Sequence[Identity] = ()
+    stable: int = 0
+    phantom: int = 0
+    altered: int = 0
+    missing_events: int = 0
+    sessions: int = 0
+    resumes: int = 0
+    replayed: int = 0
+    slow_closes: int = 0
+    fatal: str | None = None
+    phantom_sample: Sequence[Identity] = ()
+    altered_sample: Sequence[Identity] = ()
+    missing_events_sample: Sequence[int] = ()
+
+
+@dataclass(frozen=True)
+class Causality:
+    """Acks against commits: an ack the node received before its row's transaction
+    committed (real commit time) means the backend acknowledged what it had not stored.
+    ``checked``: acks compared; ``measurable``: ``False`` when commit times are unknown."""
+
+    checked: int
+    acked_before_commit: int
+    measurable: bool
+    reason: str = ""
+    worst_lead_ms: float | None = None
+    sample: Sequence[Identity] = ()
+
+
+@dataclass(frozen=True)
+class BlackoutResult:
+    """Every blackout cycle judged: ``leaks`` detections committed while their node was in
+    an acknowledged blackout; ``unacknowledged`` activations the node did not acknowledge
+    within the bound; ``unflushed`` cycles whose held-back detections did not all arrive or
+    whose blackout-log count disagrees with the ledger."""
+
+    cycles: int
+    leaks: int
+    unacknowledged: int
+    unflushed: int
+    worst_ack_s: float | None = None
+    leak_sample: Sequence[Identity] = ()
+    notes: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How often each recovery path was taken (names in ``COVERAGE_PATHS``), with a short
+    note of what was counted, and which of them the SLOs required."""
+
+    paths: dict[str, int]
+    notes: dict[str, str]
+    required: Sequence[str] = ()
+
+    def exercised(self, path: str) -> bool:
+        return self.paths.get(path, 0) > 0
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """Audit log against the state changes the run's clients asked for. ``by_kind``:
+    changes made, per audit action; ``missing``: changes with no row (or no row inside the
+    request's window, or with the wrong actor); ``unexpected``: rows of this run's targets
+    that no client caused (or a second row for one change); ``append_only``: for each of
+    UPDATE/DELETE/TRUNCATE, whether the database refused it (``None``: not tried)."""
+
+    measurable: bool
+    changes: int
+    rows: int
+    missing: int
+    unexpected: int
+    by_kind: dict[str, int]
+    append_only: dict[str, bool | None]
+    missing_sample: Sequence[str] = ()
+    unexpected_sample: Sequence[str] = ()
+    reason: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,6 +215,14 @@ class Verdict:
     skipped: Sequence[FaultWindow] = ()
     failed_steps: Sequence[FaultWindow] = ()
     harness_errors: Sequence[str] = field(default_factory=tuple)
+    accounting: Accounting | None = None
+    causality: Causality | None = None
+    blackout: BlackoutResult | None = None
+    coverage: Coverage | None = None
+    audit: AuditResult | None = None
+    # For each failing SLO, one line per identity of its sample: its trail through the
+    # evidence and the fault windows active at each step.
+    forensics: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def failed_slos(self) -> list[SloResult]:

@@ -1,4 +1,4 @@
-"""Contract 4: the persistent command queue and the blackout log."""
+"""Commands and blackout (docs/api.md): the persistent command queue and the blackout log."""
 
 from __future__ import annotations
 

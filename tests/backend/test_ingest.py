@@ -1,4 +1,4 @@
-"""Contract 2: ack after commit, idempotent insert, batch results per item."""
+"""Ingest (docs/api.md): ack after commit, idempotent insert, batch results per item."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Contract 3: gap-free stream seq, replay-to-live switch, slow clients closed and resumed."""
+"""The stream (docs/api.md): gap-free seq, replay-to-live, slow clients closed and resumed."""
 
 from __future__ import annotations
 

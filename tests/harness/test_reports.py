@@ -25,7 +25,7 @@ from chaos.scenario import FaultWindow, resolve_scenario
 from chaos.verdict import Evidence, Verdict, compute_verdict
 from chaos.verdict.__main__ import main as verdict_main
 
-from ._evidence import T0, clean_evidence, window
+from ._evidence import T0, clean_evidence, window, without_first_stored
 
 SCHEMA = Path(chaos.report.json_report.__file__).parent / "SCHEMA.md"
 
@@ -43,7 +43,8 @@ def documented_keys() -> set[str]:
 
 def flatten(value: Any, prefix: str = "") -> set[str]:
     if isinstance(value, dict):
-        if prefix in ("environment", "scenario.fleet.payload_mix"):
+        if prefix in ("environment", "scenario.fleet.payload_mix", "coverage.paths",
+                      "coverage.notes", "audit.by_kind", "audit.append_only", "forensics"):
             return {f"{prefix}.*"}
         keys: set[str] = set()
         for key, child in value.items():
@@ -68,7 +69,7 @@ def faulty_evidence() -> Evidence:
     skipped = FaultWindow(step_index=2, kind="loss", description="L3 loss 50% on ingest",
                           link="ingest", planned_at_s=1, planned_for_s=2, status="skipped",
                           reason="needs root, ip and nft")
-    return replace(evidence, stored=list(evidence.stored)[1:],
+    return replace(without_first_stored(evidence),
                    fault_windows=[window(0, 5.0, 10.0, kind="toxic"), window(1, 12.0, 14.0),
                                   skipped])
 

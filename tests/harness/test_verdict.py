@@ -19,7 +19,15 @@ from chaos.verdict import (
     write_evidence,
 )
 
-from ._evidence import NODES, PER_NODE, T0, clean_evidence, window, with_dashboard_events
+from ._evidence import (
+    NODES,
+    PER_NODE,
+    T0,
+    clean_evidence,
+    window,
+    with_dashboard_events,
+    without_first_stored,
+)
 
 SLOS = Slos(recovery_max_s=5.0)
 
@@ -34,18 +42,20 @@ def test_a_clean_run_passes_every_slo() -> None:
     assert verdict.passed, [s for s in verdict.slos if not s.passed]
     assert exit_code(verdict) == EXIT_PASS
     names = [slo.name for slo in verdict.slos]
-    assert names == ["lost", "duplicated", "missing:dash-0", "missing:dash-1",
-                     "dashboard_duplicates", "out_of_order", "delivery_p99", "drain",
-                     "recovery"]
+    assert names == ["lost", "duplicated", "ledger_gaps",
+                     "missing:dash-0", "altered:dash-0", "phantom:dash-0",
+                     "missing:dash-1", "altered:dash-1", "phantom:dash-1",
+                     "dashboard_duplicates", "out_of_order", "acked_before_commit",
+                     "delivery_p99", "drain", "recovery", "blackout_respected",
+                     "blackout_flushed", "audit_missing", "audit_unexpected",
+                     "audit_append_only"]
     assert verdict.integrity.generated == verdict.integrity.stored == len(NODES) * PER_NODE
     assert verdict.latency.delivery.p99 is not None
     assert abs(verdict.latency.delivery.p99 - 20.0) < 0.01
 
 
 def test_one_lost_detection_fails_lost() -> None:
-    evidence = clean_evidence()
-    evidence = replace(evidence, stored=list(evidence.stored)[1:])
-    verdict = compute_verdict(evidence, SLOS)
+    verdict = compute_verdict(without_first_stored(clean_evidence()), SLOS)
     lost = next(s for s in verdict.slos if s.name == "lost")
     assert not lost.passed and lost.measured == 1 and lost.limit == 0
     assert verdict.integrity.lost_sample == [("edge-0001", 1)]
@@ -65,7 +75,11 @@ def test_altered_content_counts_as_duplicated() -> None:
     evidence = clean_evidence()
     stored = list(evidence.stored)
     stored[7] = replace(stored[7], content_hash="something-else")
-    verdict = compute_verdict(replace(evidence, stored=stored), SLOS)
+    key = (stored[7].node_id, stored[7].seq)
+    dashboards = [replace(d, events=[replace(e, content_hash="something-else")
+                                     if (e.node_id, e.seq) == key else e for e in d.events])
+                  for d in evidence.dashboards]
+    verdict = compute_verdict(replace(evidence, stored=stored, dashboards=dashboards), SLOS)
     assert {s.name for s in verdict.failed_slos} == {"duplicated"}
     assert verdict.integrity.altered == 1 and verdict.integrity.lost == 0
 

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from chaos.scenario import builtin_names, load_builtin
+from chaos.stack import PROXY_NAMES
 from chaos.toxiproxy import INGEST, STREAM, ToxiproxyControl, start_embedded
 from sentinel_backend.cli import build_parser
 
@@ -120,12 +121,16 @@ def test_ports_agree_end_to_end(compose: dict[str, Any], populate: list[dict[str
     assert not services["backend"].get("ports"), "published ports would stop --scale backend=N"
     assert f":{backend_port}/health/ready" in " ".join(services["backend"]["healthcheck"]["test"])
     db = urlparse(services["backend"]["environment"]["DATABASE_URL"])
-    assert (db.hostname, db.port, db.path) == ("postgres", 5432, "/sentinel")
+    proxies = {p["name"]: p for p in populate}
+    # the backend reaches PostgreSQL through the "database" proxy, which dials postgres:5432
+    assert (db.hostname, db.port, db.path) == (
+        "toxiproxy", _listen_port(proxies["database"]["listen"]), "/sentinel")
+    assert proxies["database"]["upstream"] == "postgres:5432"
     assert db.username == services["postgres"]["environment"]["POSTGRES_USER"]
     assert db.password == services["postgres"]["environment"]["POSTGRES_PASSWORD"]
 
-    proxies = {p["name"]: p for p in populate}
-    for proxy in proxies.values():
+    for name in (INGEST, STREAM):
+        proxy = proxies[name]
         assert proxy["upstream"] == f"backend:{backend_port}"
         assert _listen_port(proxy["listen"]) in _published(services["toxiproxy"])
     env = services["locust-master"]["environment"]
@@ -140,7 +145,7 @@ def test_ports_agree_end_to_end(compose: dict[str, Any], populate: list[dict[str
 
 def test_populate_config_is_the_harness_proxies(populate: list[dict[str, Any]],
                                                 compose: dict[str, Any]) -> None:
-    assert sorted(p["name"] for p in populate) == sorted([INGEST, STREAM])
+    assert sorted(p["name"] for p in populate) == sorted(PROXY_NAMES)
     assert all(p.get("enabled", True) for p in populate)
     mount = compose["services"]["toxiproxy"]["volumes"][0]
     assert mount.startswith("./docker/toxiproxy.json:")
@@ -150,7 +155,7 @@ def test_populate_config_is_the_harness_proxies(populate: list[dict[str, Any]],
     for name in builtin_names():
         for step in load_builtin(name).steps:
             if step.kind in ("toxic", "cut") and step.link is not None:
-                assert step.link.proxy in (INGEST, STREAM), (name, step.describe())
+                assert step.link.proxy in PROXY_NAMES, (name, step.describe())
 
 
 def test_populate_config_is_accepted_by_a_toxiproxy_server(populate: list[dict[str, Any]]) -> None:
@@ -158,8 +163,8 @@ def test_populate_config_is_accepted_by_a_toxiproxy_server(populate: list[dict[s
     local = [dict(p, listen="127.0.0.1:0", upstream="127.0.0.1:9") for p in populate]
     with start_embedded() as handle, ToxiproxyControl(handle.url) as control:
         created = control.populate(local)
-        assert sorted(p.name for p in created) == sorted([INGEST, STREAM])
-        assert set(control.proxies()) == {INGEST, STREAM}
+        assert sorted(p.name for p in created) == sorted(PROXY_NAMES)
+        assert set(control.proxies()) == set(PROXY_NAMES)
 
 
 def test_healthchecks_and_ordering(compose: dict[str, Any]) -> None:
@@ -167,9 +172,11 @@ def test_healthchecks_and_ordering(compose: dict[str, Any]) -> None:
     for name in ("postgres", "backend", "toxiproxy"):
         check = services[name]["healthcheck"]
         assert check["test"] and check.get("interval"), name
-    assert services["backend"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert services["toxiproxy"]["depends_on"]["backend"]["condition"] == "service_healthy"
-    assert services["locust-master"]["depends_on"]["toxiproxy"]["condition"] == "service_healthy"
+    # postgres -> toxiproxy (its "database" proxy) -> backend -> Locust
+    assert services["toxiproxy"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["backend"]["depends_on"]["toxiproxy"]["condition"] == "service_healthy"
+    assert services["locust-master"]["depends_on"]["backend"]["condition"] == "service_healthy"
+    assert "@toxiproxy:5433/" in services["backend"]["environment"]["DATABASE_URL"]
 
 
 def test_dockerfile_is_slim_non_root_with_healthcheck() -> None:

@@ -1,84 +1,246 @@
-"""The gate's judgement on plain evidence: each check fails on its own breach, with numbers."""
+"""The Locust gate builds the verdict's Evidence from its processes' reports and is judged
+by ``chaos.verdict.compute_verdict`` (pure data: what the master receives from its workers
+and reads from the backend, as plain tuples)."""
 
 from __future__ import annotations
 
-from loadtests._gate import DashboardReceipt, format_result, judge, outside_windows, percentile
+from typing import Any
 
-ACKED = {"n1": {1: 101, 2: 102, 3: 103}, "n2": {1: 201, 2: 202}}
-STORED: dict[tuple[str, int], tuple[int | None, int]] = {
-    ("n1", 1): (10, 101), ("n1", 2): (11, 102), ("n1", 3): (13, 103),
-    ("n2", 1): (12, 201), ("n2", 2): (14, 202),
-}
-ALL = frozenset(s for s, _ in STORED.values() if s is not None)
+import pytest
 
+from chaos.scenario import Slos, load_scenario_text
+from chaos.scenario.windows import FaultWindow
+from chaos.verdict import SeriesPoint, StoredDetection
+from loadtests._gate import (
+    NOT_PLAYED,
+    FleetReports,
+    build_evidence,
+    fault_windows,
+    gate_slos,
+    judge_run,
+    merge_backlog,
+)
+from loadtests._gate_report import exit_status, format_verdict, verdict_line
+from loadtests._timeline import FaultStep
+from loadtests._toxiproxy import FaultRecord
 
-def _dash(name: str, received: frozenset[int] = ALL, gaps: int = 0) -> DashboardReceipt:
-    return DashboardReceipt(name, received, gaps=gaps)
-
-
-def test_clean_run_passes() -> None:
-    result = judge(ACKED, STORED, [_dash("a"), _dash("b")], [5.0, 7.0, 900.0], 1000, 2)
-    assert result.passed, format_result(result)
-    assert format_result(result).endswith("sentinel gate: PASS")
-
-
-def test_acked_but_not_stored_fails_with_the_identity() -> None:
-    stored = {k: v for k, v in STORED.items() if k != ("n1", 2)}
-    result = judge(ACKED, stored, [_dash("a")], [5.0], 1000, 1)
-    assert result.failed == ["acked_stored"]
-    text = format_result(result)
-    assert "5 acked, 4 of them in the database, 1 missing (e.g. n1/2), 0 altered" in text
-    assert text.endswith("sentinel gate: FAIL (acked_stored)")
+T0 = 1_000.0  # the run's start, epoch seconds
+NODES = {"n1": 3, "n2": 2}  # node -> detections generated
 
 
-def test_acked_but_stored_with_other_content_fails() -> None:
-    stored = {**STORED, ("n2", 1): (12, 999)}
-    result = judge(ACKED, stored, [_dash("a")], [5.0], 1000, 1)
-    assert result.failed == ["acked_stored"]
-    assert "0 missing, 1 altered (e.g. n2/1)" in format_result(result)
+def _hash(node: str, seq: int) -> int:
+    return hash((node, seq)) & 0xFFFF
 
 
-def test_dashboard_missing_a_stored_detection_fails() -> None:
-    result = judge(ACKED, STORED, [_dash("a"), _dash("b", ALL - {13})], [5.0], 1000, 2)
-    assert result.failed == ["dashboards"]
-    assert "b=1" in format_result(result) and "lacks stream seqs 13" in format_result(result)
+def _generated(nodes: dict[str, int] = NODES) -> list[tuple[Any, ...]]:
+    return [(node, seq, _hash(node, seq), T0 + seq, T0 + seq + 0.01, 201)
+            for node, count in nodes.items() for seq in range(1, count + 1)]
 
 
-def test_too_few_dashboards_or_gaps_fail() -> None:
-    assert judge(ACKED, STORED, [_dash("a")], [5.0], 1000, 2).failed == ["dashboards"]
-    assert judge(ACKED, STORED, [_dash("a", gaps=1)], [5.0], 1000, 1).failed == ["dashboards"]
+def _stored(nodes: dict[str, int] = NODES) -> list[StoredDetection]:
+    rows, stream_seq = [], 10
+    for node, count in nodes.items():
+        for seq in range(1, count + 1):
+            stream_seq += 1
+            rows.append(StoredDetection(node, seq, _hash(node, seq), committed_at=T0 + seq,
+                                        stream_seq=stream_seq))
+    return rows
 
 
-def test_unsequenced_row_counts_against_dashboards() -> None:
-    stored = {**STORED, ("n2", 3): (None, 203)}
-    result = judge(ACKED, stored, [_dash("a")], [5.0], 1000, 1)
-    assert "dashboards" in result.failed
+def _events(stored: list[StoredDetection], delay_s: float = 0.01) -> list[tuple[Any, ...]]:
+    return [(s.stream_seq, s.node_id, s.seq, (s.committed_at or 0) + delay_s, s.committed_at,
+             s.committed_at, s.content_hash) for s in stored]
 
 
-def test_delivery_p99_over_limit_fails_with_figures() -> None:
-    latencies = [10.0] * 98 + [1500.0, 2000.0]
-    result = judge(ACKED, STORED, [_dash("a")], latencies, 1000, 1)
-    assert result.failed == ["delivery_p99"]
-    assert "p99 1500.0 ms > 1000 ms" in format_result(result)
+def _collected(generated: list[tuple[Any, ...]] | None = None, unsent: int = 0,
+               nodes: tuple[str, ...] = ("n1", "n2")) -> dict[str, Any]:
+    rows = _generated() if generated is None else generated
+    return {"nodes": list(nodes), "generated": rows, "acked": len(rows),
+            "acked_nodes": len(nodes), "unsent": unsent, "counters": {"transport_errors": 1},
+            "dashboards": 1, "backlog": [[T0 + 1, 0], [T0 + 2, unsent]],
+            "stopped_at": T0 + 10, "flushed_at": None if unsent else T0 + 11}
 
 
-def test_nothing_measured_is_not_a_pass() -> None:
-    result = judge({}, {}, [], [], 1000, 0)
-    assert set(result.failed) == {"traffic", "delivery_p99"}
+def _dash(name: str, events: list[tuple[Any, ...]], reached_at: float | None = T0 + 12,
+          duplicates: int = 0) -> dict[str, Any]:
+    return {"name": name, "events": events, "stream_seqs": [e[0] for e in events],
+            "baseline_seq": 10, "duplicates": duplicates, "gaps": 0, "sessions": 1,
+            "fatal": None, "last_seq": 15, "reached_at": reached_at}
 
 
-def test_fault_api_errors_fail() -> None:
-    result = judge(ACKED, STORED, [_dash("a")], [5.0], 1000, 1, ["apply step 0: 404"])
-    assert result.failed == ["faults"]
+def _reports(collected: dict[str, Any] | None = None,
+             stored: list[StoredDetection] | None = None,
+             dashboards: list[dict[str, Any]] | None = None,
+             windows: list[FaultWindow] | None = None, errors: tuple[str, ...] = ()
+             ) -> FleetReports:
+    rows = _stored() if stored is None else stored
+    dashes = [_dash("a", _events(_stored()))] if dashboards is None else dashboards
+    return FleetReports(collected={"w1": collected or _collected()}, stored=rows,
+                        drained={"w1": {"dashboards": dashes, "drain_s": 1.0}},
+                        windows=windows or [], run_started_at=T0, harness_errors=errors)
 
 
-def test_percentile_nearest_rank() -> None:
-    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
-    assert percentile(list(map(float, range(1, 101))), 99) == 99.0
+def _failed(reports: FleetReports, slos: Slos | None = None) -> list[str]:
+    _, verdict = judge_run(reports, slos or Slos())
+    return [slo.name for slo in verdict.failed_slos]
 
 
-def test_outside_windows_drops_deliveries_that_touch_a_fault() -> None:
-    committed = [100.0, 104.5, 109.0, 111.0]
-    latencies = [10.0, 3000.0, 2000.0, 10.0]  # 104.5..107.5 and 109..111 overlap [105, 110]
-    assert outside_windows(latencies, committed, [[105.0, 110.0]]) == [10.0, 10.0]
-    assert outside_windows(latencies, committed, []) == latencies
+def test_evidence_carries_every_field_from_the_reports() -> None:
+    stray = StoredDetection("other-run", 1, 1, stream_seq=99)
+    events = [*_events(_stored()), (99, "other-run", 1, T0, T0, None, 1)]
+    evidence = build_evidence(_reports(stored=[*_stored(), stray],
+                                       dashboards=[_dash("a", events)]))
+    assert {(g.node_id, g.seq) for g in evidence.generated} == {
+        ("n1", 1), ("n1", 2), ("n1", 3), ("n2", 1), ("n2", 2)}
+    assert evidence.generated[0].captured_at == T0 + 1
+    assert evidence.generated[0].acked_at == T0 + 1.01
+    assert "other-run" not in {s.node_id for s in evidence.stored}  # this run's nodes only
+    (record,) = evidence.dashboards
+    assert record.name == "w1/a" and len(record.events) == 5  # other runs' events dropped
+    assert record.events[0].captured_at == T0 + 1 and record.events[0].content_hash
+    assert evidence.run_started_at == T0
+    assert evidence.generation_ended_at == T0 + 10
+    assert evidence.drained_at == T0 + 12  # the later of the flush and the dashboards
+    assert evidence.backlog == [SeriesPoint(T0 + 1, 0), SeriesPoint(T0 + 2, 0)]
+    assert evidence.fleet_counters == {"transport_errors": 1}
+
+
+def test_clean_run_passes_through_compute_verdict() -> None:
+    _evidence, verdict = judge_run(_reports(), Slos())
+    assert verdict.passed, format_verdict(verdict)
+    assert {"lost", "duplicated", "missing:w1/a", "delivery_p99", "drain"} <= {
+        slo.name for slo in verdict.slos}
+    assert exit_status(verdict) == 0
+    text = format_verdict(verdict, "smoke")
+    assert text.startswith("=== sentinel gate smoke ===")
+    assert text.endswith("sentinel gate: PASS")
+    assert verdict.drain_s == pytest.approx(2.0)
+
+
+def test_generated_but_not_stored_is_lost_with_its_identity() -> None:
+    stored = [s for s in _stored() if (s.node_id, s.seq) != ("n1", 2)]
+    _, verdict = judge_run(_reports(stored=stored, dashboards=[_dash("a", _events(stored))]),
+                           Slos())
+    assert [slo.name for slo in verdict.failed_slos] == ["lost"]
+    assert verdict.integrity.lost_sample == [("n1", 2)]
+    assert "lost e.g.: n1#2" in format_verdict(verdict)
+    assert verdict_line(verdict) == "sentinel gate: FAIL (lost)"
+    assert exit_status(verdict) == 1
+
+
+def test_left_unsent_after_the_final_flush_is_lost_and_never_drained() -> None:
+    generated = [*_generated(), ("n2", 3, 7, T0 + 3, None, None)]  # still in an outbox
+    failed = _failed(_reports(collected=_collected(generated, unsent=1)))
+    assert failed == ["lost", "drain"]
+
+
+def test_stored_with_other_content_is_duplicated() -> None:
+    stored = [StoredDetection(s.node_id, s.seq, 12345, committed_at=s.committed_at,
+                              stream_seq=s.stream_seq) if s.seq == 1 and s.node_id == "n2"
+              else s for s in _stored()]
+    assert "duplicated" in _failed(_reports(stored=stored))
+
+
+def test_a_dashboard_missing_a_stored_detection_fails_its_own_slo() -> None:
+    events = _events(_stored())
+    dashes = [_dash("a", events), _dash("b", events[:-1], reached_at=None)]
+    assert _failed(_reports(dashboards=dashes)) == ["missing:w1/b", "drain"]
+
+
+def test_dashboard_duplicates_count() -> None:
+    dashes = [_dash("a", _events(_stored()), duplicates=2)]
+    assert _failed(_reports(dashboards=dashes)) == ["dashboard_duplicates"]
+
+
+def test_harness_errors_fail_the_gate() -> None:
+    _, verdict = judge_run(_reports(errors=("1 dashboards reported, 2 asked for",)), Slos())
+    assert not verdict.failed_slos and exit_status(verdict) == 1
+    assert verdict_line(verdict) == "sentinel gate: FAIL (harness)"
+
+
+def test_nothing_generated_is_not_a_pass() -> None:
+    reports = _reports(collected=_collected([]), stored=[], dashboards=[_dash("a", [])])
+    _, verdict = judge_run(reports, Slos())
+    assert exit_status(verdict) == 1
+    assert any("generated no detections" in e for e in verdict.harness_errors)
+
+
+def _window(start: float, end: float) -> FaultWindow:
+    return FaultWindow(0, "cut", "cut on stream", "stream", 2.0, 3.0, status="applied",
+                       started_at=start, ended_at=end)
+
+
+def test_delivery_p99_outside_faults_ignores_slow_deliveries_inside_a_window() -> None:
+    """Events committed while the stream was cut arrive seconds late: with the scope
+    ``outside_faults`` that is judged only outside the window; the same slow deliveries
+    outside any window fail, and with the scope ``all`` they fail too."""
+    stored = _stored()  # committed at T0+1 .. T0+3
+    events = sorted([*_events([s for s in stored if s.seq < 3], delay_s=3.0),  # T0+1..T0+5
+                     *_events([s for s in stored if s.seq == 3])])  # fast, at T0+3
+    dashes = [_dash("a", events)]
+    outside = Slos(delivery_p99_scope="outside_faults")
+    cut = [_window(T0 + 1.5, T0 + 2.5)]  # overlaps every slow delivery, not the fast one
+    assert _failed(_reports(dashboards=dashes, windows=cut), outside) == []
+    assert _failed(_reports(dashboards=dashes, windows=cut)) == ["delivery_p99"]
+    elsewhere = [_window(T0 + 100, T0 + 101)]
+    assert _failed(_reports(dashboards=dashes, windows=elsewhere), outside) == ["delivery_p99"]
+    _, verdict = judge_run(_reports(dashboards=dashes, windows=cut), outside)
+    assert verdict.latency.delivery_outside.count == 1
+    assert verdict.latency.delivery_outside.p99 == pytest.approx(10.0)
+    assert verdict.latency.delivery_inside.p99 == pytest.approx(3000.0)
+    assert "outside fault windows" in format_verdict(verdict)
+
+
+SCENARIO = """\
+name: gate-windows
+duration: 40s
+links:
+  ingest: {proxy: ingest}
+  stream: {proxy: stream}
+steps:
+  - {at: 2s, for: 3s, link: ingest, toxic: {type: latency, attributes: {latency: 100}}}
+  - {at: 6s, for: 2s, link: stream, cut: {}}
+  - {at: 9s, for: 2s, link: ingest, cut: {}}
+  - {at: 12s, for: 2s, kill_backend: {}}
+  - {at: 30s, for: 2s, link: stream, cut: {}}
+slos: {delivery_p99_scope: outside_faults, delivery_p99_ms: 500, drain_timeout_s: 20s}
+"""
+
+
+def test_fault_windows_from_the_played_timeline() -> None:
+    scenario = load_scenario_text(SCENARIO)
+    records = [
+        FaultRecord(FaultStep(0, 2.0, 3.0, "ingest", "toxic"), applied_at=2.0, cleared_at=5.0,
+                    applied_wall=T0 + 2, cleared_wall=T0 + 5),
+        FaultRecord(FaultStep(1, 6.0, 2.0, "stream", "cut"), applied_at=6.0, cleared_at=6.5,
+                    applied_wall=T0 + 6, cleared_wall=T0 + 6.5),
+        FaultRecord(FaultStep(2, 9.0, 2.0, "ingest", "cut"), applied_at=9.0,
+                    errors=["apply step 2: 404"]),
+        FaultRecord(FaultStep(4, 30.0, 2.0, "stream", "cut")),
+    ]
+    windows = fault_windows(scenario, records)
+    assert [(w.step_index, w.status) for w in windows] == [
+        (0, "applied"), (1, "interrupted"), (2, "failed"), (3, "skipped"), (4, "cancelled")]
+    assert (windows[0].started_at, windows[0].ended_at) == (T0 + 2, T0 + 5)
+    assert windows[0].link == "ingest" and windows[0].kind == "toxic"
+    assert windows[3].reason == NOT_PLAYED
+    _, verdict = judge_run(_reports(windows=windows), gate_slos(scenario))
+    assert [w.step_index for w in verdict.failed_steps] == [2]
+    assert any("apply step 2: 404" in e for e in verdict.harness_errors)
+    assert {w.step_index for w in verdict.skipped} == {3, 4}
+    assert fault_windows(None, records) == []
+
+
+def test_gate_slos_are_the_scenarios_with_command_line_overrides() -> None:
+    scenario = load_scenario_text(SCENARIO)
+    assert gate_slos(scenario).delivery_p99_scope == "outside_faults"
+    assert gate_slos(scenario).delivery_p99_ms == 500
+    overridden = gate_slos(scenario, delivery_p99_ms=2000, drain_timeout_s=5)
+    assert (overridden.delivery_p99_ms, overridden.drain_timeout_s) == (2000, 5)
+    assert gate_slos(None) == Slos()
+
+
+def test_merge_backlog_sums_each_process_latest_sample() -> None:
+    merged = merge_backlog([[[1.0, 2], [3.0, 0]], [[2.0, 5], [4.0, 1]]])
+    assert [(p.t, p.value) for p in merged] == [(1.0, 2), (2.0, 7), (3.0, 5), (4.0, 1)]
+    assert merge_backlog([]) == []

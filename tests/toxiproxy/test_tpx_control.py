@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import subprocess
 import sys
@@ -19,8 +20,10 @@ from chaos.toxiproxy import (
     StepToxiproxy,
     ToxiproxyControl,
     ToxiproxyError,
+    _control_ops,
     acquire_toxiproxy,
 )
+from simulator.ports import free_port
 
 
 def test_stack_proxies_toxics_cut_restore_reset(
@@ -68,6 +71,11 @@ async def test_async_control(embedded: EmbeddedToxiproxy, upstreams: Upstreams) 
             stack = await ctl.create_stack_proxies(upstreams.add(echo), upstreams.add(echo))
             await ctl.add_toxic(STREAM, "bandwidth", {"rate": 10})
             assert [t.type for t in await ctl.toxics(STREAM)] == ["bandwidth"]
+            slow = await ctl.add_toxic(INGEST, "latency", {"latency": 5}, name="slow")
+            updated = await ctl.update_toxic(INGEST, slow.name, {"latency": 9}, toxicity=0.5)
+            assert (updated.attributes["latency"], updated.toxicity) == (9, 0.5)
+            await ctl.clear_toxics(INGEST)
+            assert await ctl.toxics(INGEST) == [] and len(await ctl.toxics(STREAM)) == 1
             assert (await ctl.cut(INGEST)).enabled is False
             await ctl.reset()
             proxies = await ctl.proxies()
@@ -122,11 +130,8 @@ def test_acquire_falls_back_to_embedded(monkeypatch: pytest.MonkeyPatch) -> None
 
 def test_cli_runs_the_server_standalone(tmp_path: os.PathLike[str]) -> None:
     import json
-    import socket
 
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     config = os.path.join(str(tmp_path), "proxies.json")
     with open(config, "w") as f:
         json.dump([{"name": "db", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:5432"}], f)
@@ -182,3 +187,32 @@ def test_cli_discovers_subcommand_modules() -> None:
     assert "toxiproxy" in help_text
     args = build_parser().parse_args(["toxiproxy", "--port", "0"])
     assert (args.host, args.port) == ("127.0.0.1", 0) and callable(args.func)
+
+
+async def test_sync_and_async_control_offer_every_operation_alike() -> None:
+    """Both controls expose each operation of ``_control_ops`` under its name, nothing rewritten."""
+    operations = {
+        name: function
+        for name, function in vars(_control_ops).items()
+        if inspect.isgeneratorfunction(function)
+    }
+    assert {"create_stack_proxies", "clear_toxics", "update_toxic"} <= set(operations)
+    unused = "http://127.0.0.1:9"  # nothing is sent: only the methods are looked at
+    with ToxiproxyControl(unused) as blocking:
+        async with AsyncToxiproxyControl(unused) as awaitable:
+            for name, operation in operations.items():
+                sync_method, async_method = getattr(blocking, name), getattr(awaitable, name)
+                assert sync_method.__wrapped__ is operation, name
+                assert async_method.__wrapped__ is operation, name
+                assert inspect.signature(sync_method) == inspect.signature(operation), name
+                assert inspect.iscoroutinefunction(async_method), name
+                assert not inspect.iscoroutinefunction(sync_method), name
+
+
+def test_an_operation_that_never_ends_is_stopped(control: ToxiproxyControl) -> None:
+    def endless() -> _control_ops.Operation[None]:
+        while True:  # the control's call limit is what ends this
+            yield _control_ops.ApiCall("GET", "/version")
+
+    with pytest.raises(RuntimeError, match="more than 1000 API calls"):
+        control._run(endless())

@@ -10,8 +10,12 @@ from chaos.scenario.context import StepContext, ToxicSpec, ToxicStream
 from chaos.scenario.steps._base import Action, Link, require_link
 
 STREAMS = ("upstream", "downstream")
+TEXT_ATTRIBUTES = frozenset({"body"})
+# Toxics that act on requests: without a ``stream`` they go upstream.
+UPSTREAM_BY_DEFAULT = frozenset({"http_error"})
 
-# Attribute names per toxic type, as in the Toxiproxy v2 API (DESIGN contract 7).
+# Attribute names per toxic type, as in the Toxiproxy v2 API, and our server's extensions
+# (``http_error``, ``handshake_delay``: see chaos/toxiproxy/README.md).
 TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "latency": ("latency", "jitter"),
     "bandwidth": ("rate",),
@@ -20,6 +24,9 @@ TOXIC_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "reset_peer": ("timeout",),
     "slicer": ("average_size", "size_variation", "delay"),
     "limit_data": ("bytes",),
+    "noop": (),
+    "handshake_delay": ("delay",),
+    "http_error": ("status", "retry_after", "body"),
 }
 
 @dataclass(frozen=True)
@@ -36,14 +43,15 @@ class Toxic(Action):
     def parse(cls, params: Field, link: Link | None) -> Self:
         params.only(("type", "attributes", "stream", "toxicity", "name"))
         toxic_type = params.require("type").choice(tuple(TOXIC_ATTRIBUTES))
-        attributes: dict[str, int] = {}
+        attributes: dict[str, int | str] = {}
         attrs = params.get("attributes")
         if attrs is not None:
             attrs.only(TOXIC_ATTRIBUTES[toxic_type])
             for key, value in attrs.items():
-                attributes[key] = value.integer(minimum=0)
+                attributes[key] = (value.text() if key in TEXT_ATTRIBUTES
+                                   else value.integer(minimum=0))
         stream_field = params.get("stream")
-        stream: ToxicStream = "downstream"
+        stream: ToxicStream = "upstream" if toxic_type in UPSTREAM_BY_DEFAULT else "downstream"
         if stream_field is not None:
             stream = "upstream" if stream_field.choice(STREAMS) == "upstream" else "downstream"
         toxicity_field = params.get("toxicity")

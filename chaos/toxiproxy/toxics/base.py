@@ -45,6 +45,11 @@ class Stub(Protocol):
         """Discard what is left of the current chunk (for toxics that lose data on purpose)."""
         ...
 
+    def reply(self, data: bytes) -> None:
+        """Write ``data`` back to the side this stream reads from, bypassing the rest of the
+        chain (for toxics that answer in the server's place, e.g. ``http_error``)."""
+        ...
+
     def close(self) -> None:
         """Close the whole connection (both sockets) gracefully."""
         ...
@@ -64,9 +69,33 @@ class Toxic(ABC):
     type_name: ClassVar[str]
     #: attribute name -> default; the attributes shown by the API, in this order.
     defaults: ClassVar[dict[str, int]]
+    #: text attributes (name -> default), shown after the numbers. Toxiproxy's own toxics
+    #: have none; extensions such as ``http_error`` (its ``body``) do.
+    text_defaults: ClassVar[dict[str, str]] = {}
+    #: True for a toxic that applies its toxicity per request itself: the link then runs it
+    #: on every connection instead of rolling once per connection.
+    rolls_own_toxicity: ClassVar[bool] = False
+    #: The one stream a toxic works on, if it only makes sense on one (it is then its
+    #: default stream, and the API refuses the other); None for both.
+    only_stream: ClassVar[str | None] = None
 
-    def __init__(self, attributes: Mapping[str, int]) -> None:
+    def __init__(
+        self,
+        attributes: Mapping[str, int],
+        text_attributes: Mapping[str, str] | None = None,
+        toxicity: float = 1.0,
+    ) -> None:
         self.attributes: dict[str, int] = {**self.defaults, **attributes}
+        self.text_attributes: dict[str, str] = {**self.text_defaults, **(text_attributes or {})}
+        self.toxicity = toxicity
+
+    def accept_delay(self, rng: random.Random) -> float:
+        """Seconds a new connection waits before it is connected upstream (0: none).
+
+        Asked once per new connection, before any byte moves either way; only
+        ``handshake_delay`` answers anything but 0.
+        """
+        return 0.0
 
     def validate(self) -> str | None:
         """An error message if the attributes make no sense, else ``None``."""
