@@ -14,6 +14,11 @@ Fixtures:
 
 Marker ``chaos``: a resilience gate that runs a chaos scenario.
 
+Options (command line, or the ini keys ``sentinel_postgres`` / ``sentinel_toxiproxy``):
+``--sentinel-postgres=docker`` and ``--sentinel-toxiproxy=docker`` start PostgreSQL and
+Toxiproxy as containers (testcontainers; the ``docker`` extra) instead of the embedded
+ones; without Docker the fixtures fail with "Docker is not available: ...".
+
 A ten-line gate::
 
     import pytest
@@ -43,16 +48,58 @@ if TYPE_CHECKING:
 ScenarioRunner = Callable[..., "Verdict"]
 
 
+_CONTAINER_OPTIONS = ("postgres", "toxiproxy")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("sentinel-chaos")
+    for name in _CONTAINER_OPTIONS:
+        group.addoption(f"--sentinel-{name}", choices=("embedded", "docker"), default=None,
+                        help=f"{name} of the sentinel fixtures: embedded (default) or docker")
+        parser.addini(f"sentinel_{name}", f"{name} of the sentinel fixtures: embedded|docker",
+                      default="embedded")
+
+
+def _container_choices(config: pytest.Config) -> dict[str, str]:
+    """``{"postgres": ..., "toxiproxy": ...}``: the command line, else the ini file."""
+    return {name: str(config.getoption(f"--sentinel-{name}")
+                      or config.getini(f"sentinel_{name}")) for name in _CONTAINER_OPTIONS}
+
+
+@contextlib.contextmanager
+def _containers_env(choices: Mapping[str, str]) -> Iterator[None]:
+    """The choices in the stack's environment variables (for runs that build their own
+    stack), restored afterwards; fails at once when Docker is asked for and missing."""
+    import os
+
+    from chaos.stack._containers import POSTGRES_ENV, TOXIPROXY_ENV, require_docker
+
+    if "docker" in choices.values():
+        require_docker()
+    names = {"postgres": POSTGRES_ENV, "toxiproxy": TOXIPROXY_ENV}
+    saved = {env: os.environ.get(env) for env in names.values()}
+    os.environ.update({names[k]: v for k, v in choices.items()})
+    try:
+        yield
+    finally:
+        for env, value in saved.items():
+            if value is None:
+                os.environ.pop(env, None)
+            else:
+                os.environ[env] = value
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "chaos: a resilience gate that runs a chaos scenario")
 
 
 @pytest.fixture(scope="session")
-def sentinel_stack() -> Iterator[Stack]:
+def sentinel_stack(pytestconfig: pytest.Config) -> Iterator[Stack]:
     """The whole stack, started once per session."""
     from chaos.stack import Stack, StackOptions
 
-    stack = Stack(StackOptions())
+    with _containers_env(_container_choices(pytestconfig)):
+        stack = Stack(StackOptions())
     stack.start()
     try:
         yield stack
@@ -93,7 +140,7 @@ def sentinel_fleet(sentinel_stack: Stack, tmp_path: Path) -> Callable[..., Fleet
 
 
 @pytest.fixture
-def chaos_scenario(tmp_path: Path) -> ScenarioRunner:
+def chaos_scenario(tmp_path: Path, pytestconfig: pytest.Config) -> ScenarioRunner:
     """Run a scenario (built-in name or YAML path) end to end; returns its Verdict. Reports
     land in ``report_dir`` (default: a temp dir of the test). A harness error raises."""
 
@@ -110,7 +157,8 @@ def chaos_scenario(tmp_path: Path) -> ScenarioRunner:
         seconds = parse_duration(str(duration)) if isinstance(duration, str) else duration
         loaded = loaded.with_overrides(nodes=nodes, dashboards=dashboards, duration_s=seconds)
         options = RunOptions(scenario=loaded, report_dir=Path(report_dir or tmp_path / "report"),
-                             backend_env=dict(backend_env or {}), quiet=True)
+                             backend_env=dict(backend_env or {}), quiet=True,
+                             state_dir=tmp_path / "fleet-state")  # not the user's state dir
         box: dict[str, Any] = {}
 
         def worker() -> None:  # its own event loop: the test may be async itself
@@ -120,8 +168,9 @@ def chaos_scenario(tmp_path: Path) -> ScenarioRunner:
                 box["error"] = exc
 
         thread = threading.Thread(target=worker, name="chaos-scenario")
-        thread.start()
-        thread.join()
+        with _containers_env(_container_choices(pytestconfig)):
+            thread.start()
+            thread.join()
         if "error" in box:
             raise box["error"]
         outcome = box["outcome"]

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from chaos.verdict import StoredDetection
 from loadtests._http import HttpError, request_json
 from loadtests._options import RunOptions
+from loadtests._tls import ssl_context
 from simulator.protocol import (
     DETECTIONS_PATH,
     HEALTH_PATH,
@@ -27,7 +28,8 @@ MAX_PAGES_PER_NODE = 100_000  # a bound on the cursor walk, far beyond any run's
 def stream_head(opts: RunOptions) -> int | None:
     """The backend's current stream head (``GET /health``), or None when it cannot be read."""
     try:
-        answer = request_json("GET", f"{opts.api_url}{HEALTH_PATH}", timeout=5)
+        answer = request_json("GET", f"{opts.api_url}{HEALTH_PATH}", timeout=5,
+                              context=ssl_context(opts.tls))
         return int(answer["stream_head"])
     except (HttpError, KeyError, TypeError, ValueError) as exc:
         log.warning("cannot read the stream head from %s%s: %s (set --api-url / "
@@ -43,12 +45,13 @@ def stored_detections(opts: RunOptions, node_ids: list[str]) -> list[StoredDetec
     """One entry per stored row of these nodes (two rows of one identity = stored twice),
     with its stream seq, ``committed_at`` and the content hash of the row as stored."""
     stored: list[StoredDetection] = []
+    context = ssl_context(opts.tls)
     for node_id in node_ids:
         cursor: str | None = None
         for _page in range(MAX_PAGES_PER_NODE):
             query = urlencode(stored_page_params(node_id, cursor))
             body = request_json("GET", f"{opts.api_url}{DETECTIONS_PATH}?{query}",
-                                token=opts.read_token, timeout=15)
+                                token=opts.read_token, timeout=15, context=context)
             items, cursor = parse_stored_page(body)
             for item in items:
                 stream_seq = item.get("stream_seq")

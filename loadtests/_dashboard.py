@@ -7,13 +7,16 @@ Every detection event it accepts is recorded (stream seq, identity, receive, com
 capture times, content hash) for the verdict, which computes delivery latency, missing
 events and the p99 inside and outside fault windows from them.
 websocket-client uses plain ``socket``, which Locust's gevent monkey-patching makes
-cooperative, so a blocking ``recv`` only blocks this greenlet.
+cooperative, so a blocking ``recv`` only blocks this greenlet. Over ``wss://`` it verifies
+the server with the run's shared TLS context (``ssl_context``; gevent's, so TLS reads are
+cooperative too).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import ssl
 import struct
 import time
 from collections.abc import Callable
@@ -60,7 +63,8 @@ class DashboardSession:
     """One subscriber; ``last_seq`` is the highest stream seq it has seen, gap-free."""
 
     def __init__(self, name: str, base_url: str, token: str, since: int | None,
-                 on_delivery: DeliveryHook, connect_timeout: float = 2.0) -> None:
+                 on_delivery: DeliveryHook, connect_timeout: float = 2.0,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.token = token
@@ -68,6 +72,7 @@ class DashboardSession:
         self.last_seq: int | None = since
         self.on_delivery = on_delivery
         self.connect_timeout = connect_timeout
+        self.sslopt: dict[str, Any] = {} if ssl_context is None else {"context": ssl_context}
         self.events: list[EventRow] = []  # accepted detection events, in receive order
         self.stream_seqs: list[int] = []  # every accepted stream seq, of any event type
         self.duplicates = 0
@@ -105,7 +110,8 @@ class DashboardSession:
             connected = False
             try:
                 url = stream_url(self.base_url, self.last_seq, self.token)
-                self._ws = websocket.create_connection(url, timeout=self.connect_timeout)
+                self._ws = websocket.create_connection(url, timeout=self.connect_timeout,
+                                                       sslopt=self.sslopt)
                 connected = True
                 self.connects += 1
                 backoff = 0.1

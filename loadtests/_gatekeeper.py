@@ -7,7 +7,8 @@ nodes, lets every dashboard drain to the last stored event, builds the verdict's
 ``Evidence`` and judges it with ``chaos.verdict.compute_verdict`` against the scenario's
 SLOs (``_gate``), prints the result and sets ``environment.process_exit_code`` (1 on a
 failed SLO or a harness error, 0 on a pass: HTTP failures during injected faults are
-expected and retried, the verdict is what counts).
+expected and retried, the verdict is what counts). Before any of it, at init, the TLS
+targets are preflighted (``_tls``): one that does not verify ends the run with exit 2.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import gevent
 from locust.runners import MasterRunner, WorkerRunner
 
+from chaos import install_log_redaction
 from chaos.scenario import Scenario, resolve_scenario
 from chaos.verdict import Evidence, StoredDetection, Verdict
 from loadtests._backend import stored_detections, stream_head
@@ -28,6 +30,7 @@ from loadtests._gate import FleetReports, fault_windows, gate_slos, judge_run
 from loadtests._gate_report import exit_status, format_verdict, gate_figures, write_gate_report
 from loadtests._http import HttpError
 from loadtests._options import RunOptions, add_arguments
+from loadtests._tls import preflight_or_exit
 from loadtests.shape import player_for
 from loadtests.users import DashboardUser
 
@@ -41,9 +44,15 @@ SETTLE_TIMEOUT_S = 5.0
 
 
 def _on_init(environment: Any, **_: Any) -> None:
+    # Locust logs request names and errors that may carry a ?token=: masked at the source.
+    install_log_redaction()
     runner = environment.runner
     if environment.parsed_options is not None:
         DashboardUser.fixed_count = max(int(environment.parsed_options.dashboards), 0)
+    if environment.parsed_options is not None and not isinstance(runner, WorkerRunner):
+        # workers get the master's options with the spawn message; the master checks
+        opts = RunOptions.from_environment(environment)
+        preflight_or_exit(opts.tls_targets, opts.tls)
     if isinstance(runner, WorkerRunner):
         install_worker_handlers(environment)
     elif isinstance(runner, MasterRunner):

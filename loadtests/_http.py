@@ -8,6 +8,7 @@ cooperative under Locust's gevent monkey-patching, so it blocks no other user.
 from __future__ import annotations
 
 import json
+import ssl
 import urllib.error
 import urllib.request
 from typing import Any
@@ -29,8 +30,10 @@ def request_json(
     body: object | None = None,
     token: str | None = None,
     timeout: float = 10.0,
+    context: ssl.SSLContext | None = None,
 ) -> Any:
-    """Send ``body`` as JSON, return the decoded JSON answer (``None`` for an empty one)."""
+    """Send ``body`` as JSON, return the decoded JSON answer (``None`` for an empty one).
+    ``context`` verifies an ``https://`` server (the run's TLS options, ``loadtests._tls``)."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method)
     if data is not None:
@@ -38,7 +41,7 @@ def request_json(
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.urlopen(request, timeout=timeout, context=context) as response:
             raw = response.read()
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:300].decode(errors="replace")

@@ -3,13 +3,18 @@
 Tokens and addresses use the same environment variable names as the embedded stack and
 docker-compose.chaos.yml (SENTINEL_ENROLLMENT_KEY, SENTINEL_VIEWER_TOKEN,
 SENTINEL_OPERATOR_TOKEN, TOXIPROXY_URL), so a shell that ran the stack can run Locust.
-Locust forwards custom options from the master to its workers.
+Locust forwards custom options from the master to its workers. The TLS options
+(``--ca-file``, ``--client-cert``, ``--client-key``, ``--insecure``) mean what they mean
+for the fleet (``simulator.tls``) and apply to every client of the run.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from simulator.tls import TlsOptions
 
 __all__ = ["RunOptions", "add_arguments"]
 
@@ -57,6 +62,16 @@ def add_arguments(parser: Any) -> None:
                        default=False, help="Do not judge the run at stop")
     group.add_argument("--node-prefix", env_var="SENTINEL_NODE_PREFIX", default="locust",
                        help="Prefix of the node ids the edge users register")
+    group.add_argument("--ca-file", env_var="SENTINEL_CA_FILE", default="",
+                       help="TLS: PEM CA bundle to trust instead of the system store "
+                            "(https:// and wss:// targets with a private CA)")
+    group.add_argument("--client-cert", env_var="SENTINEL_CLIENT_CERT", default="",
+                       help="TLS: PEM client certificate for mutual TLS")
+    group.add_argument("--client-key", env_var="SENTINEL_CLIENT_KEY", default="",
+                       help="TLS: PEM key of --client-cert, if not in the same file")
+    group.add_argument("--insecure", action="store_true", env_var="SENTINEL_INSECURE",
+                       default=False,
+                       help="TLS: do NOT verify the server's certificate (rehearsals only)")
 
 
 def _optional_float(value: Any) -> float | None:
@@ -86,6 +101,7 @@ class RunOptions:
     num_users: int
     spawn_rate: float
     run_time: float | None
+    tls: TlsOptions
 
     @property
     def read_token(self) -> str:
@@ -116,4 +132,19 @@ class RunOptions:
             num_users=int(opts.num_users or 1),
             spawn_rate=float(opts.spawn_rate or 1),
             run_time=float(opts.run_time) if opts.run_time else None,
+            tls=_tls_options(opts),
         )
+
+    @property
+    def tls_targets(self) -> tuple[str, ...]:
+        """Every address the run's clients connect to (the preflight checks the TLS ones)."""
+        return (self.host, self.stream_url, self.api_url)
+
+
+def _path(value: Any) -> Path | None:
+    return Path(value) if value else None
+
+
+def _tls_options(opts: Any) -> TlsOptions:
+    return TlsOptions(ca_file=_path(opts.ca_file), client_cert=_path(opts.client_cert),
+                      client_key=_path(opts.client_key), insecure=bool(opts.insecure))

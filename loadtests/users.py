@@ -17,6 +17,7 @@ from loadtests._backend import stream_head
 from loadtests._dashboard import DashboardSession
 from loadtests._evidence import evidence_for
 from loadtests._options import RunOptions
+from loadtests._tls import http_context_factory, ssl_context
 from simulator import parse_retry_after
 from simulator.payloads import make_detection, payload_bytes
 from simulator.protocol import (
@@ -59,8 +60,12 @@ class EdgeNodeUser(FastHttpUser):
     connection_timeout = 3.0
 
     def __init__(self, environment: Any) -> None:
-        super().__init__(environment)
         self.opts = RunOptions.from_environment(environment)
+        # before FastHttpUser makes its client: verify like the fleet (Locust's default
+        # is not to verify at all)
+        self.insecure = self.opts.tls.insecure
+        self.ssl_context_factory = http_context_factory(self.opts.tls)
+        super().__init__(environment)
         self.evidence = evidence_for(environment)
         self.node_id = f"{self.opts.node_prefix}-{uuid.uuid4().hex[:12]}"
         self.seq = 0
@@ -210,7 +215,7 @@ class DashboardUser(User):
             since = stream_head(opts)
         self.session = DashboardSession(
             f"dash-{uuid.uuid4().hex[:8]}", opts.stream_url, opts.viewer_token, since,
-            self._report,
+            self._report, ssl_context=ssl_context(opts.tls),
         )
         evidence.dashboards.append(self.session)
         self.session.start()

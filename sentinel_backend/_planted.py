@@ -118,16 +118,16 @@ class FanoutRewriter:
 
 
 def _altered(data: dict[str, Any]) -> dict[str, Any]:
-    """The same detection with another first label and confidence (or an invented one)."""
+    """The same detection with another first label and confidence, or, with no object
+    detected, another inference time: fields the content hash covers."""
     changed = dict(data)
-    objects = [dict(o) if isinstance(o, dict) else o for o in data.get("objects") or []]
+    objects = [dict(o) if isinstance(o, dict) else o for o in data.get("detections") or []]
     if objects and isinstance(objects[0], dict):
         objects[0]["label"] = f"{objects[0].get('label', '')}-altered"
         objects[0]["confidence"] = 0.01
+        changed["detections"] = objects
     else:
-        objects = [{"label": "altered", "confidence": 0.01, "bbox": [0, 0, 0.1, 0.1],
-                    "track_id": 1}]
-    changed["objects"] = objects
+        changed["inference_time_ms"] = float(data.get("inference_time_ms") or 0) + 1.5
     return changed
 
 

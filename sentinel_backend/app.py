@@ -30,6 +30,7 @@ from .ingest import GroupCommitter
 from .metrics import Metrics
 from .migrate import apply_migrations
 from .nodewrite import GroupWriter, beat_group, register_group
+from .openapi import build_openapi
 from .stream import Hub, Sequencer
 
 __all__ = ["create_app"]
@@ -139,6 +140,13 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _error(500, "internal error")
 
 
+async def _detections_endpoint(request: Request) -> Response:
+    """``/api/detections`` as one plain route: POST stores, GET lists."""
+    if request.method == "POST":
+        return await routes.post_detection(request)
+    return await routes.list_detections(request)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app (``uvicorn --factory sentinel_backend.app:create_app``)."""
     settings = settings or Settings.from_env()
@@ -203,6 +211,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="sentinel_backend", version=__version__, lifespan=lifespan,
                   description="The Sentinel resilient backend API (see docs/api.md).")
+    document = build_openapi(__version__)
+    app.openapi = lambda: document  # type: ignore[method-assign]
     app.add_middleware(RequestContext, max_body=settings.max_body_bytes,
                        access_log=settings.access_log)
     _install_error_handlers(app)
@@ -210,10 +220,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws.router)
     # The hot routes (ingest, heartbeat, register) again, first and as plain Starlette
     # routes: FastAPI's matching and dependency solving cost more per request than the
-    # handler itself. The FastAPI routes stay registered (shadowed) so that /docs still
-    # lists them.
+    # handler itself. The OpenAPI document is written from the contract (.openapi), not
+    # from the routes, so it lists these too. /api/detections takes GET here as well, so
+    # that a 405 there names both of its methods in Allow.
     app.router.routes[0:0] = [
-        Route("/api/detections", routes.post_detection, methods=["POST"]),
+        Route("/api/detections", _detections_endpoint, methods=["GET", "POST"]),
         Route("/api/detections/batch", routes.post_batch, methods=["POST"]),
         Route("/api/nodes/{node_id}/heartbeat", routes.heartbeat_route, methods=["POST"]),
         Route("/api/nodes/register", routes.register, methods=["POST"]),

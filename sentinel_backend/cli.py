@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import ssl
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,9 +76,38 @@ def create_served_app() -> FastAPI:
     return app
 
 
+def _check_tls(args: argparse.Namespace) -> bool:
+    """Whether ``--ssl-*`` asks for TLS; checked before anything starts, so that a missing
+    or mismatched certificate/key is a one-line configuration error, not a traceback from
+    uvicorn after the database came up."""
+    if args.ssl_certfile is None:
+        if args.ssl_keyfile or args.ssl_ca_certs or args.ssl_require_client_cert:
+            raise ConfigError("--ssl-keyfile/--ssl-ca-certs/--ssl-require-client-cert "
+                              "need --ssl-certfile")
+        return False
+    if args.ssl_require_client_cert and not args.ssl_ca_certs:
+        raise ConfigError("--ssl-require-client-cert needs --ssl-ca-certs (the clients' CA)")
+    probe = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        probe.load_cert_chain(args.ssl_certfile, args.ssl_keyfile)
+        if args.ssl_ca_certs:
+            probe.load_verify_locations(args.ssl_ca_certs)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"TLS certificate/key unusable: {exc}") from exc
+    return True
+
+
+def _cert_reqs(args: argparse.Namespace) -> int:
+    """Client certificates: required (mTLS), verified when offered (a CA given), or ignored."""
+    if args.ssl_require_client_cert:
+        return ssl.CERT_REQUIRED
+    return ssl.CERT_OPTIONAL if args.ssl_ca_certs else ssl.CERT_NONE
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    tls = _check_tls(args)
     url, pg = _database(args)
     try:
         os.environ["DATABASE_URL"] = url
@@ -95,12 +125,15 @@ def _serve(args: argparse.Namespace) -> int:
         if args.no_access_log:
             os.environ["SENTINEL_ACCESS_LOG"] = "0"
         Settings.from_env()  # a bad SENTINEL_* value fails here, naming the variable
-        _step(f"listening on http://{args.host}:{args.port} (workers: {args.workers}; "
-              f"stream ws://{args.host}:{args.port}/ws; docs /docs)")
+        http, ws = ("https", "wss") if tls else ("http", "ws")
+        _step(f"listening on {http}://{args.host}:{args.port} (workers: {args.workers}; "
+              f"stream {ws}://{args.host}:{args.port}/ws; docs /docs)")
         uvicorn.run(
             "sentinel_backend.cli:create_served_app", factory=True, host=args.host, port=args.port,
             workers=args.workers, log_config=None, access_log=False, lifespan="on",
-            timeout_graceful_shutdown=5,
+            timeout_graceful_shutdown=5, ssl_certfile=args.ssl_certfile,
+            ssl_keyfile=args.ssl_keyfile, ssl_ca_certs=args.ssl_ca_certs,
+            ssl_cert_reqs=_cert_reqs(args),
         )
         return 0
     finally:
@@ -145,6 +178,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     serve.add_argument("--log-level", default=None, help="log level (SENTINEL_LOG_LEVEL)")
     serve.add_argument("--no-access-log", action="store_true", help="no line per request")
+    serve.add_argument("--ssl-certfile", default=None,
+                       help="serve HTTPS/WSS with this PEM certificate (chain)")
+    serve.add_argument("--ssl-keyfile", default=None,
+                       help="PEM key of --ssl-certfile, if not in the same file")
+    serve.add_argument("--ssl-ca-certs", default=None,
+                       help="PEM CA bundle client certificates are verified against")
+    serve.add_argument("--ssl-require-client-cert", action="store_true",
+                       help="refuse clients without a certificate from --ssl-ca-certs (mTLS)")
     _db_args(serve)
     serve.set_defaults(func=_serve)
     migrate = sub.add_parser("migrate", help="apply pending SQL migrations and exit",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -32,13 +33,18 @@ class BackendProcess:
 
     Tokens are generated unless given; ``env`` adds settings (e.g.
     ``SENTINEL_COMMAND_ACK_TIMEOUT_S``). Restarts keep the port and the tokens.
+    ``ssl_certfile``/``ssl_keyfile`` serve HTTPS/WSS instead (``url`` and ``ws_url`` say
+    so); the readiness probe then verifies the certificate against ``ca_file`` (the
+    private CA that issued it; the system store when None).
     """
 
     def __init__(self, database_url: str, *, host: str = "127.0.0.1", port: int = 0,
                  workers: int = 1, env: dict[str, str] | None = None,
                  enrollment_key: str | None = None, operator_token: str | None = None,
                  viewer_token: str | None = None, log_path: str | os.PathLike[str] | None = None,
-                 access_log: bool = False) -> None:
+                 access_log: bool = False, ssl_certfile: str | os.PathLike[str] | None = None,
+                 ssl_keyfile: str | os.PathLike[str] | None = None,
+                 ca_file: str | os.PathLike[str] | None = None) -> None:
         self.database_url = database_url
         self.host = host
         self.port = port or free_port(host)
@@ -48,18 +54,41 @@ class BackendProcess:
         self.viewer_token = viewer_token or new_token("view_")
         self.extra_env = dict(env or {})
         self.access_log = access_log
+        self.ssl_certfile = Path(ssl_certfile) if ssl_certfile else None
+        self.ssl_keyfile = Path(ssl_keyfile) if ssl_keyfile else None
+        self.ca_file = Path(ca_file) if ca_file else None
         self._own_log = log_path is None
         self.log_path = Path(log_path) if log_path else Path(
             tempfile.mkstemp(prefix="sentinel-backend-", suffix=".log")[1])
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
+    def tls(self) -> bool:
+        return self.ssl_certfile is not None
+
+    @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/ws"
+        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}/ws"
+
+    def _command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "sentinel_backend", "serve", "--host", self.host,
+               "--port", str(self.port), "--workers", str(self.workers)]
+        if self.ssl_certfile is not None:
+            cmd += ["--ssl-certfile", str(self.ssl_certfile)]
+        if self.ssl_keyfile is not None:
+            cmd += ["--ssl-keyfile", str(self.ssl_keyfile)]
+        return cmd
+
+    def _probe_context(self) -> ssl.SSLContext | None:
+        """The readiness probe's TLS context: it checks the certificate like a client."""
+        if not self.tls:
+            return None
+        return ssl.create_default_context(
+            cafile=str(self.ca_file) if self.ca_file is not None else None)
 
     @property
     def pid(self) -> int | None:
@@ -84,22 +113,28 @@ class BackendProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child
         try:
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "sentinel_backend", "serve", "--host", self.host,
-                 "--port", str(self.port), "--workers", str(self.workers)],
-                env=self.env(), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                self._command(), env=self.env(), stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         finally:
             log.close()
+        probe_ctx = self._probe_context()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 break
             try:
-                with urllib.request.urlopen(f"{self.url}/health/ready", timeout=1) as resp:
+                with urllib.request.urlopen(f"{self.url}/health/ready", timeout=1,
+                                            context=probe_ctx) as resp:
                     if resp.status == 200:
                         return self
-            except (urllib.error.URLError, OSError):
+            except urllib.error.URLError as exc:
+                if isinstance(exc.reason, ssl.SSLCertVerificationError):
+                    self.kill()  # waiting cannot fix the certificate
+                    raise BackendStartError(
+                        f"backend on {self.url}: its certificate does not verify: "
+                        f"{exc.reason.verify_message}") from exc
+            except OSError:
                 pass
             time.sleep(0.05)
         self.kill()

@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "COMMAND_TYPE_PATTERN",
+    "CURSOR_PATTERN",
     "MAX_BATCH",
     "MAX_COUNT",
     "MAX_DEPTH",
@@ -55,6 +56,8 @@ NODE_ID_PATTERN = "^[A-Za-z0-9._-]{1,64}$"
 COMMAND_TYPE_PATTERN = "^[A-Za-z0-9._-]{1,64}$"
 UUID_PATTERN = ("^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?"
                 "[0-9a-fA-F]{12}$")
+#: A paging cursor (``next_cursor``): the last detection id of the page, in decimal.
+CURSOR_PATTERN = "^[0-9]{1,18}$"
 _NO_NUL = "^[^\\x00]*$"
 
 # ------------------------------------------------------------------------- building blocks
@@ -68,8 +71,8 @@ def _json_value(string: dict[str, Any], self_name: str) -> dict[str, Any]:
     """Any JSON value whose strings (and keys) follow `string`: what a body may carry in
     the fields the contract leaves open (extra fields, ``detections`` items, payloads)."""
     return {
-        "description": f"Any JSON value; strings and keys as {string}; nested at most "
-                       f"{MAX_DEPTH} deep.",
+        "description": "Any JSON value; its strings and keys as stated here; nesting "
+                       f"past {MAX_DEPTH} levels may be refused.",
         "anyOf": [
             {"type": "null"}, {"type": "boolean"}, {"type": "number"},
             string,
@@ -128,14 +131,15 @@ _DETECTION = _open_object(
     ["node_id", "seq", "captured_at", "location", "detections", "detection_count"],
     "NodeValue",
     f"One detection payload. detection_count == len(detections); every string at most "
-    f"{MAX_STRING} characters, none with NUL; nested at most {MAX_DEPTH} deep. Stored as "
+    f"{MAX_STRING} characters, none with NUL; nesting past {MAX_DEPTH} levels may be "
+    "refused. Stored as "
     "sent; 'the same content' is the same canonical JSON.")
 
 _BATCH = {"type": "object", "required": ["items"],
           "description": "Independent items: an invalid one is 422 in its result only.",
           "properties": {"items": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
-                                   "items": {}}},
-          "propertyNames": _NODE_STRING, "additionalProperties": _ref("NodeValue")}
+                                   "items": {"description": "a Detection; checked on "
+                                                            "its own"}}}}
 
 _REGISTRATION = _open_object(
     {"node_id": _NODE_ID,

@@ -8,8 +8,6 @@ status (422 for a body, 400 for a query or path parameter).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import math
 import re
@@ -20,7 +18,35 @@ from typing import Any
 
 import orjson
 
+from .schemas import (
+    COMMAND_TYPE_PATTERN,
+    CURSOR_PATTERN,
+    MAX_BATCH,
+    MAX_COUNT,
+    MAX_DEPTH,
+    MAX_DETECTIONS,
+    MAX_ID,
+    MAX_ITEM_KEYS,
+    MAX_NODE_IDS,
+    MAX_REASON,
+    MAX_SEQ,
+    MAX_STRING,
+    MAX_TIME_LENGTH,
+    NODE_ID_PATTERN,
+    UUID_PATTERN,
+)
+
 __all__ = [
+    "MAX_BATCH",
+    "MAX_COUNT",
+    "MAX_DEPTH",
+    "MAX_DETECTIONS",
+    "MAX_ID",
+    "MAX_ITEM_KEYS",
+    "MAX_NODE_IDS",
+    "MAX_SEQ",
+    "MAX_STRING",
+    "NODE_ID_RE",
     "AckBody",
     "BlackoutBody",
     "CommandBody",
@@ -43,6 +69,7 @@ __all__ = [
     "heartbeat_body",
     "int_param",
     "may_hold_nul",
+    "needs_deep_check",
     "optional_count",
     "optional_str",
     "parse_json",
@@ -51,10 +78,8 @@ __all__ = [
     "validate_detection",
 ]
 
-NODE_ID_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
-MAX_DETECTIONS = 256
-MAX_SEQ = (1 << 63) - 1
-MAX_DEPTH = 16
+# The limits themselves live in .schemas, which also publishes them (OpenAPI).
+NODE_ID_RE = re.compile(NODE_ID_PATTERN.strip("^$"))
 
 
 class Invalid(ValueError):
@@ -93,8 +118,9 @@ def check_node_id(value: Any, field: str = "node_id") -> str:
 
 def parse_time(value: Any, field: str) -> datetime:
     """An RFC 3339 timestamp that carries a zone."""
-    if not isinstance(value, str) or len(value) > 64:
-        raise Invalid(f"{field} must be an RFC 3339 timestamp string")
+    if not isinstance(value, str) or len(value) > MAX_TIME_LENGTH:
+        raise Invalid(f"{field} must be an RFC 3339 timestamp string of at most "
+                      f"{MAX_TIME_LENGTH} characters")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
@@ -108,21 +134,27 @@ def parse_time(value: Any, field: str) -> datetime:
     return parsed
 
 
-def check_clean(value: Any, field: str, depth: int = 0) -> None:
-    """No NUL in any string or key, no non-finite float, bounded nesting, int64 range."""
+def check_clean(value: Any, field: str, depth: int = 0, max_len: int | None = None) -> None:
+    """No NUL in any string or key, no non-finite float, bounded nesting; with `max_len`,
+    no string or key longer than that (what a node sends: :data:`MAX_STRING`)."""
     if depth > MAX_DEPTH:
-        raise Invalid(f"{field} is nested too deeply")
+        raise Invalid(f"{field} is nested more than {MAX_DEPTH} levels deep")
     if isinstance(value, str):
         if "\x00" in value:
             raise Invalid(f"{field} contains a NUL character")
+        if max_len is not None and len(value) > max_len:
+            raise Invalid(f"{field} is {len(value)} characters long; at most {max_len}")
     elif isinstance(value, dict):
         for key, item in value.items():
             if "\x00" in key:
                 raise Invalid(f"{field} has a key with a NUL character")
-            check_clean(item, f"{field}.{key}", depth + 1)
+            if max_len is not None and len(key) > max_len:
+                raise Invalid(f"{field} has a key of {len(key)} characters; at most "
+                              f"{max_len}")
+            check_clean(item, f"{field}.{key}", depth + 1, max_len)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            check_clean(item, f"{field}[{index}]", depth + 1)
+            check_clean(item, f"{field}[{index}]", depth + 1, max_len)
     elif isinstance(value, float) and not math.isfinite(value):
         raise Invalid(f"{field} must be finite")
 
@@ -134,10 +166,33 @@ def may_hold_nul(body: bytes) -> bool:
     return b"\\u0000" in body
 
 
+def needs_deep_check(body: bytes) -> bool:
+    """False when no JSON parsed from `body` can hold a NUL or a string (or key) longer
+    than :data:`MAX_STRING`, so that :func:`validate_detection` may skip its deep scan.
+
+    A string's characters sit between two unescaped quotes and take at least one byte
+    each: with no escaped quote in the body and no quote-free run of bytes longer than
+    the limit, no string can pass it. Bodies of ordinary detections pass this in a split.
+    """
+    if b"\\u0000" in body or b'\\"' in body:
+        return True
+    return len(body) > MAX_STRING and max(map(len, body.split(b'"'))) > MAX_STRING
+
+
 _REQUIRED = frozenset(("node_id", "seq", "captured_at", "location", "detections",
                        "detection_count"))
-_UUID_RE = re.compile(
-    r"(?i)[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}")
+_UUID_RE = re.compile(UUID_PATTERN.strip("^$"))
+
+
+def _integral(value: Any) -> int | None:
+    """`value` as an int when it is a JSON integer: an int (not a bool), or a float with
+    no fractional part (JSON, and JSON Schema's "integer", make no difference); else None."""
+    kind = type(value)
+    if kind is int:
+        return int(value)
+    if kind is float and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
 
 
 def _in_range(value: Any, lo: float, hi: float) -> bool:
@@ -172,8 +227,8 @@ def validate_detection(obj: Any, deep_check: bool = True) -> Detection:
 
     Type checks are exact (``type(x) is int``): the objects come from orjson, which makes
     only plain dict/list/str/int/float/bool/None; this keeps the batch path cheap.
-    `deep_check=False` skips the recursive NUL/finite scan; only for objects parsed by
-    orjson from a body for which :func:`may_hold_nul` is False.
+    `deep_check=False` skips the recursive scan (NUL, string lengths, nesting); only for
+    objects parsed by orjson from a body for which :func:`needs_deep_check` is False.
     """
     if type(obj) is not dict:
         raise Invalid("a detection must be a JSON object")
@@ -183,7 +238,11 @@ def validate_detection(obj: Any, deep_check: bool = True) -> Detection:
     node_id = obj["node_id"]
     check_node_id(node_id)
     seq = obj["seq"]
-    if type(seq) is not int or not 1 <= seq <= MAX_SEQ:
+    if type(seq) is not int:
+        seq = _integral(seq)  # 7.0 is the integer 7 in JSON; stored as 7 (once in range)
+        if seq is not None and 1 <= seq <= MAX_SEQ:
+            obj["seq"] = seq
+    if seq is None or not 1 <= seq <= MAX_SEQ:
         raise Invalid("seq must be an integer >= 1 (64-bit)")
     event_id = obj.get("event_id")
     if event_id is not None and (type(event_id) is not str
@@ -199,19 +258,26 @@ def validate_detection(obj: Any, deep_check: bool = True) -> Detection:
     for index, item in enumerate(items):
         if type(item) is not dict:
             raise Invalid(f"detections[{index}] must be an object")
+        if len(item) > MAX_ITEM_KEYS:
+            raise Invalid(f"detections[{index}] has {len(item)} keys; at most "
+                          f"{MAX_ITEM_KEYS}")
     count = obj["detection_count"]
     if type(count) is not int:
-        raise Invalid("detection_count must be an integer")
+        count = _integral(count)
+        if count is None:
+            raise Invalid("detection_count must be an integer")
+        if count == len(items):
+            obj["detection_count"] = count
     if count != len(items):
         raise Invalid(f"detection_count is {count} but detections has {len(items)} items")
     inference = obj.get("inference_time_ms")
     if inference is not None and not _in_range(inference, 0.0, math.inf):
         raise Invalid("inference_time_ms must be a finite number >= 0")
     model = obj.get("model")
-    if model is not None and (type(model) is not str or len(model) > 128):
-        raise Invalid("model must be a string of at most 128 characters")
+    if model is not None and (type(model) is not str or len(model) > MAX_STRING):
+        raise Invalid(f"model must be a string of at most {MAX_STRING} characters")
     if deep_check:
-        check_clean(obj, "detection")
+        check_clean(obj, "detection", max_len=MAX_STRING)
     try:
         canonical = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
     except TypeError as exc:  # e.g. integers past 64 bits from a non-orjson caller
@@ -221,22 +287,20 @@ def validate_detection(obj: Any, deep_check: bool = True) -> Detection:
 
 
 # ---------------------------------------------------------------- other bodies and parameters
-COMMAND_TYPE_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
-MAX_BATCH = 1000
-MAX_NODE_IDS = 1000
-MAX_COUNT = 2**31  # outbox depths and queued counts are int4 columns
-MAX_ID = 2**63 - 1
+COMMAND_TYPE_RE = re.compile(COMMAND_TYPE_PATTERN.strip("^$"))
+_CURSOR_RE = re.compile(CURSOR_PATTERN.strip("^$"))
 
 
-def check_object(body: Any, field: str = "body") -> dict[str, Any]:
-    """A JSON object with no NUL, no non-finite number, bounded nesting (see check_clean)."""
+def check_object(body: Any, field: str = "body", max_len: int | None = None) -> dict[str, Any]:
+    """A JSON object with no NUL, no non-finite number, bounded nesting and, with
+    `max_len`, bounded strings (see check_clean)."""
     if not isinstance(body, dict):
         raise Invalid(f"{field} must be a JSON object")
-    check_clean(body, field)
+    check_clean(body, field, max_len=max_len)
     return body
 
 
-def optional_str(body: dict[str, Any], name: str, max_len: int = 256) -> str | None:
+def optional_str(body: dict[str, Any], name: str, max_len: int = MAX_STRING) -> str | None:
     """``body[name]``: absent/null, or a string of at most `max_len` characters."""
     value = body.get(name)
     if value is None:
@@ -248,10 +312,12 @@ def optional_str(body: dict[str, Any], name: str, max_len: int = 256) -> str | N
 
 def optional_count(value: Any, field: str) -> int | None:
     """Absent/null, or a non-negative integer that fits the int4 columns."""
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                              or not 0 <= value < MAX_COUNT):
-        raise Invalid(f"{field} must be a non-negative integer")
-    return value
+    if value is None:
+        return None
+    count = _integral(value)
+    if count is None or not 0 <= count <= MAX_COUNT:
+        raise Invalid(f"{field} must be an integer in [0, {MAX_COUNT}]")
+    return count
 
 
 def int_param(raw: str | None, name: str, lo: int, hi: int) -> int | None:
@@ -268,23 +334,16 @@ def int_param(raw: str | None, name: str, lo: int, hi: int) -> int | None:
 
 
 def encode_cursor(last_id: int) -> str:
-    """The paging cursor after detection `last_id` (opaque to clients)."""
-    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+    """The paging cursor after detection `last_id`: opaque to clients (they pass
+    ``next_cursor`` back), but of a shape a JSON Schema can state (:data:`CURSOR_PATTERN`)."""
+    return str(last_id)
 
 
 def decode_cursor(cursor: str) -> int:
     """The detection id a cursor of :func:`encode_cursor` continues after."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        kind, _, value = raw.partition(":")
-        if kind != "id":
-            raise ValueError(kind)
-        last = int(value)
-        if not 0 <= last <= MAX_ID:
-            raise ValueError(value)
-        return last
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise Invalid("cursor is not one this server issued") from None
+    if _CURSOR_RE.fullmatch(cursor) is None:
+        raise Invalid("cursor is not one this server issued")
+    return int(cursor)
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,7 +357,7 @@ class RegistrationBody:
 
 
 def registration_body(body: Any) -> RegistrationBody:
-    obj = check_object(body)
+    obj = check_object(body, max_len=MAX_STRING)
     node_id = check_node_id(obj.get("node_id"))
     name = optional_str(obj, "name")
     model = optional_str(obj, "model")
@@ -316,7 +375,7 @@ class HeartbeatBody:
 
 
 def heartbeat_body(body: Any) -> HeartbeatBody:
-    obj = check_object(body)
+    obj = check_object(body, max_len=MAX_STRING)
     status = obj.get("status", "online")
     if status not in ("online", "covert"):
         raise Invalid("status must be 'online' or 'covert'")
@@ -366,13 +425,22 @@ class BlackoutBody:
 
 
 def blackout_body(body: Any, *, activate: bool) -> BlackoutBody:
-    """Distinct node ids (first occurrence order); a reason is required to activate."""
+    """Distinct node ids (first occurrence order); a reason is required to activate.
+
+    The nodes come as ``node_ids`` (a list) or as ``node_id`` (one node, the Sentinel
+    spec's shape), not both."""
     obj = check_object(body)
-    ids = obj.get("node_ids")
-    if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_NODE_IDS:
-        raise Invalid(f"node_ids must be a list of 1..{MAX_NODE_IDS} node ids")
-    node_ids = list(dict.fromkeys(check_node_id(i, "node_ids[]") for i in ids))
-    reason = optional_str(obj, "reason", 1000)
+    if "node_id" in obj:
+        if "node_ids" in obj:
+            raise Invalid("give node_ids (a list) or node_id (one node), not both")
+        node_ids = [check_node_id(obj["node_id"])]
+    else:
+        ids = obj.get("node_ids")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= MAX_NODE_IDS:
+            raise Invalid(f"node_ids must be a list of 1..{MAX_NODE_IDS} node ids "
+                          "(or node_id: one node id)")
+        node_ids = list(dict.fromkeys(check_node_id(i, "node_ids[]") for i in ids))
+    reason = optional_str(obj, "reason", MAX_REASON)
     if activate and not reason:
         raise Invalid("reason is required to activate a blackout")
     return BlackoutBody(node_ids, reason)
@@ -388,7 +456,7 @@ class AckBody:
 
 
 def ack_body(body: Any) -> AckBody:
-    obj = check_object(body)
+    obj = check_object(body, max_len=MAX_STRING)
     ok = obj.get("ok")
     if not isinstance(ok, bool):
         raise Invalid("ok must be true or false")

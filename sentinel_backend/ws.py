@@ -77,9 +77,12 @@ async def stream(ws: WebSocket) -> None:
     receiver = asyncio.create_task(_drain_incoming(ws, client))
     try:
         last = live_from if since is None else since
+        # server_time: the hello answers the client's upgrade request, so a client can
+        # take (request sent, server_time, hello received) as a clock-offset sample
         await ws.send_text(orjson.dumps({
             "type": "hello", "since": last, "head": hub.head,
-            "heartbeat_s": core.settings.ws_heartbeat_s}).decode())
+            "heartbeat_s": core.settings.ws_heartbeat_s,
+            "server_time": datetime.now(UTC).isoformat()}).decode())
         while last < live_from:  # replay from the database
             events = await fetch_events(core.pool, last, live_from, REPLAY_PAGE)
             if not events:

@@ -8,6 +8,7 @@ from simulator.dashboard import DashboardClient
 from simulator.fleet import DrainResult, Fleet, FleetConfig, FleetCounters
 from simulator.ledger import DashboardInfo, Ledger, ledger_files
 from simulator.payloads import content_hash, make_detection, payload_bytes
+from simulator.ports import free_port
 
 __all__ = [
     "DashboardClient",
@@ -18,6 +19,7 @@ __all__ = [
     "FleetCounters",
     "Ledger",
     "content_hash",
+    "free_port",
     "ledger_files",
     "make_detection",
     "parse_retry_after",

@@ -24,6 +24,7 @@ from simulator._counters import FleetCounters
 from simulator._http import HttpError, HttpPool, HttpResponse
 from simulator._recorder import TickRecorder
 from simulator._scheduler import Scheduler
+from simulator._store import CHANGE_MADE, CHANGE_REFUSED, CHANGE_UNKNOWN
 from simulator.node import NodeState
 from simulator.payloads import node_home
 from simulator.protocol import (
@@ -59,6 +60,41 @@ class RetryPolicy:
         if retry_after is not None:
             return retry_after + self._rng.random() * min(0.25, 0.1 * retry_after)
         return full_jitter(attempt, self._base_s, self._cap_s, rng=self._rng)
+
+
+def transport_outcome(exc: HttpError) -> str:
+    """What a failed send looked like on the wire, for the ledger's ``attempt`` table:
+    ``timeout``, ``refused``, ``reset`` (the connection dropped before the answer) or
+    ``error``; read from the cause ``HttpPool`` chained to its ``HttpError``."""
+    cause = exc.__cause__
+    if isinstance(cause, TimeoutError):
+        return "timeout"
+    if isinstance(cause, ConnectionRefusedError):
+        return "refused"
+    if isinstance(cause, ConnectionResetError | BrokenPipeError | asyncio.IncompleteReadError):
+        return "reset"
+    if cause is not None and type(cause).__name__ == "_Stale":
+        return "reset"
+    return "error"
+
+
+def _says_duplicate(resp: HttpResponse) -> bool:
+    """The answer's ``"duplicate": true`` (an unreadable body says nothing: the status
+    alone decides what leaves the outbox)."""
+    try:
+        body = resp.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("duplicate") is True
+
+
+def _now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def _node_actor(node: NodeState) -> str:
+    """The audit actor the backend writes for a node's own requests."""
+    return f"node:{node.node_id}"
 
 
 def _retry_after(resp: HttpResponse) -> float | None:
@@ -128,6 +164,7 @@ class Conversation:
         lat, lon = node_home(node.node_id, self._seed)
         body = {"node_id": node.node_id, "name": node.node_id, "location": {
             "latitude": lat, "longitude": lon}}
+        asked_us = _now_us()
         try:
             resp = await self._http.request(
                 "POST", REGISTER_PATH, body=orjson.dumps(body),
@@ -136,11 +173,20 @@ class Conversation:
             )
         except HttpError:
             self._counters.transport_errors += 1
+            self._recorder.record_change("node.register", "enrollment", node.node_id,
+                                         asked_us, _now_us(), CHANGE_UNKNOWN)
+            node.status_unsure = True
             self._fail(node, 0, None)
             return
+        kind = "node.register" if resp.status == 201 else "node.reregister"
         if resp.status in (200, 201):
-            token = str(resp.json()["token"])
+            answer = resp.json()
+            token = str(answer["token"])
             node.token = token
+            node.status = str(answer.get("status") or "online")
+            node.status_unsure = False
+            self._recorder.record_change(kind, "enrollment", node.node_id, asked_us, _now_us(),
+                                         CHANGE_MADE)
             self._recorder.record_token(node, token)
             self._counters.registrations += 1
             node.attempt = 0
@@ -148,6 +194,8 @@ class Conversation:
             self._scheduler.queue_send(node, asyncio.get_running_loop().time())
             return
         self._count_status(resp.status)
+        self._recorder.record_change(kind, "enrollment", node.node_id, asked_us, _now_us(),
+                                     CHANGE_UNKNOWN if resp.status >= 500 else CHANGE_REFUSED)
         if resp.status in (401, 403):
             log.error("register %s: %d %s (check SENTINEL_ENROLLMENT_KEY / --enrollment-key)",
                       node.node_id, resp.status, resp.text[:200])
@@ -170,6 +218,7 @@ class Conversation:
             self._counters.retry_after_waits += 1
             node.retry_reason_at = 0.0
         node.inflight = True
+        sent_us = _now_us()
         try:
             try:
                 if len(items) == 1:
@@ -181,16 +230,20 @@ class Conversation:
                     resp = await self._http.request(
                         "POST", DETECTIONS_BATCH_PATH, body=body, headers=self._headers(node),
                     )
-            except HttpError:
+            except HttpError as exc:
                 self._counters.transport_errors += 1
+                self._recorder.record_attempts(node, (it[0] for it in items), sent_us,
+                                               transport_outcome(exc), len(items) > 1)
                 self._fail(node, 0, None)
                 return
             self._counters.requests += 1
             self._counters.sent_items += len(items)
             try:
-                self._on_send_response(node, items, resp)
+                self._on_send_response(node, items, resp, sent_us)
             except (ValueError, KeyError, TypeError) as exc:  # an answer we cannot read
                 log.error("node %s: unreadable answer %d: %s", node.node_id, resp.status, exc)
+                self._recorder.record_attempts(node, (it[0] for it in items), sent_us,
+                                               str(resp.status), len(items) > 1)
                 self._count_status(resp.status)
                 self._fail(node, resp.status, None)
         finally:
@@ -198,13 +251,18 @@ class Conversation:
         self._scheduler.queue_send(node, loop.time())
 
     def _on_send_response(
-        self, node: NodeState, items: list[tuple[int, bytes]], resp: HttpResponse
+        self, node: NodeState, items: list[tuple[int, bytes]], resp: HttpResponse, sent_us: int
     ) -> None:
         status = resp.status
         outcomes: list[tuple[int, int, str | None]] = []
+        rec = self._recorder
         if status in (200, 201) and len(items) == 1:
             outcomes.append((items[0][0], status, None))
+            duplicate = _says_duplicate(resp)
+            rec.record_attempts(node, (items[0][0],), sent_us, str(status), False,
+                                {items[0][0]} if duplicate else frozenset())
         elif status == 200:
+            tried: list[tuple[int, str, bool]] = []
             for r in resp.json().get("results", []):
                 # `index` is the item's position in the request; it is there even when the
                 # item was too malformed to have a seq.
@@ -212,19 +270,23 @@ class Conversation:
                 seq = items[i][0] if isinstance(i, int) and 0 <= i < len(items) else r.get("seq")
                 if isinstance(seq, int):
                     outcomes.append((seq, int(r["status"]), r.get("detail")))
+                    tried.append((seq, str(r["status"]), r.get("duplicate") is True))
+            rec.record_item_attempts(node, tried, sent_us, True)
         elif status in (409, 422, 400) and len(items) == 1:
             outcomes.append((items[0][0], status, resp.text[:500]))
-        elif status == 401:
-            self._count_status(status)
-            self._token_refused(node)
-            return
-        elif status == 413 and len(items) > 1:
-            self._batch_limit = max(1, len(items) // 2)
-            self._fail(node, status, 0.0)
-            return
+            rec.record_attempts(node, (items[0][0],), sent_us, str(status), False)
         else:
-            self._count_status(status)
-            self._fail(node, status, _retry_after(resp))
+            rec.record_attempts(node, (it[0] for it in items), sent_us, str(status),
+                                len(items) > 1)
+            if status == 401:
+                self._count_status(status)
+                self._token_refused(node)
+            elif status == 413 and len(items) > 1:
+                self._batch_limit = max(1, len(items) // 2)
+                self._fail(node, status, 0.0)
+            else:
+                self._count_status(status)
+                self._fail(node, status, _retry_after(resp))
             return
         done = self._settle(node, outcomes)
         n_done = len(done)
@@ -266,21 +328,53 @@ class Conversation:
         body = orjson.dumps(
             {"status": "covert" if node.blackout else "online", "outbox_depth": len(node.pending)}
         )
+        asked_us = _now_us()
         try:
             resp = await self._http.request(
                 "POST", heartbeat_path(node.node_id), body=body, headers=self._headers(node),
             )
         except HttpError:
             self._counters.heartbeat_failures += 1
+            self._beat_unanswered(node, asked_us)
             return
         if resp.status != 200:
             self._counters.heartbeat_failures += 1
+            if resp.status >= 500:
+                self._beat_unanswered(node, asked_us)
             if resp.status == 401:
                 self._token_refused(node)
             return
         self._counters.heartbeats += 1
-        if resp.json().get("pending_commands"):
+        answer = resp.json()
+        self._status_answered(node, answer, asked_us)
+        if answer.get("pending_commands"):
             self._scheduler.queue_commands(node)
+
+    def _beat_unanswered(self, node: NodeState, asked_us: int) -> None:
+        """A heartbeat without an answer may still have changed the node's status (the
+        backend audits that), and the node is silent meanwhile (the backend may mark it
+        offline by itself): the next answered heartbeat may be a change too."""
+        node.status_unsure = True
+        self._recorder.record_change("node.status", _node_actor(node), node.node_id, asked_us,
+                                     _now_us(), CHANGE_UNKNOWN)
+
+    def _status_answered(self, node: NodeState, answer: dict[str, Any], asked_us: int) -> None:
+        """A node.status change is a heartbeat whose answered status differs from the one
+        the node knew, unless the operator's blackout explains it (covert while in
+        blackout, online after one). After a silence the node cannot tell whether the
+        backend marked it offline meanwhile: that heartbeat is recorded as a change of
+        unknown outcome, which the audit log confirms or not."""
+        status = str(answer.get("status") or "")
+        before = node.status
+        if before == "covert" and not answer.get("blackout"):
+            before = "online"
+        explained = "covert" if answer.get("blackout") else before
+        if node.status_unsure or (before is not None and status != explained):
+            outcome = CHANGE_UNKNOWN if node.status_unsure else CHANGE_MADE
+            self._recorder.record_change("node.status", _node_actor(node), node.node_id,
+                                         asked_us, _now_us(), outcome)
+        node.status = status
+        node.status_unsure = False
 
     # -- commands --------------------------------------------------------------
 
@@ -298,7 +392,7 @@ class Conversation:
         if resp.status != 200:
             self._count_status(resp.status)
             return
-        acks: list[tuple[str, dict[str, Any]]] = []
+        acks: list[tuple[str, str, int | None, dict[str, Any]]] = []
         us = time.time_ns() // 1000
         for cmd in resp.json().get("commands", []):
             cid, ctype = str(cmd["id"]), str(cmd["type"])
@@ -306,20 +400,29 @@ class Conversation:
             result = self._apply(node, ctype, us)
             self._recorder.record_node(node)
             self._recorder.record_command(node, cid, ctype, us, orjson.dumps(result).decode())
-            acks.append((cid, result))
+            payload = cmd.get("payload")
+            bid = payload.get("blackout_id") if isinstance(payload, dict) else None
+            acks.append((cid, ctype, bid if isinstance(bid, int) else None, result))
         await self._recorder.flush_async()  # blackout state durable before the backend hears
         if not node.blackout:
             self._scheduler.queue_send(node, asyncio.get_running_loop().time())
-        for cid, result in acks:
+        for cid, ctype, bid, result in acks:
+            asked_us = _now_us()
+            status = 0
             try:
                 r = await self._http.request(
                     "POST", command_ack_path(node.node_id, cid),
                     body=orjson.dumps(result), headers=self._headers(node),
                 )
+                status = r.status
                 if r.status != 200:
                     self._count_status(r.status)
             except HttpError:
                 self._counters.transport_errors += 1  # the backend delivers it again
+            queued = (result.get("result") or {}).get("queued")
+            self._recorder.record_command_ack(
+                node, cid, ctype, bid, queued if isinstance(queued, int) else None, asked_us,
+                _now_us(), status)
 
     def _apply(self, node: NodeState, ctype: str, us: int) -> dict[str, Any]:
         """Carry out one command on the node; returns the ack body."""

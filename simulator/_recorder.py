@@ -38,6 +38,8 @@ class TickRecorder:
         self._seed = seed
         self._store: FleetStore | None = None
         self._new: list[tuple[NodeState, int, bytes]] = []  # generated, not yet committed
+        # node idx -> how wrong its clock is (s; + ahead): shifts the captured_at it writes
+        self.clock_skew_s: dict[int, float] = {}
         self._flush_lock = asyncio.Lock()
         self._flush_fut: asyncio.Future[None] | None = None
 
@@ -105,20 +107,29 @@ class TickRecorder:
 
     def generate(self, due: Iterable[NodeState], wall: float) -> int:
         """One new detection for each node in ``due``, into the batch (outbox, ledger, seq
-        counter); returns how many. They reach the nodes' outboxes with ``commit()``."""
-        cap_us = int(wall * 1_000_000)
+        counter); returns how many. They reach the nodes' outboxes with ``commit()``.
+
+        ``wall`` is the true time; a node with a ``clock_skew_s`` writes its own wrong time
+        as ``captured_at``, and the ledger keeps the difference (``clock_skew`` table)."""
+        true_us = int(wall * 1_000_000)
         seed = self._seed
         b = self.batch
         new = self._new
+        skews = self.clock_skew_s
         count = 0
         for node in due:
             idx = node.idx
             seq = node.next_seq
             node.next_seq = seq + 1
-            payload = make_detection(node.node_id, seq, wall, seed)
+            skew = skews.get(idx, 0.0) if skews else 0.0
+            captured = wall + skew  # the node's own (maybe wrong) clock
+            cap_us = int(captured * 1_000_000) if skew else true_us
+            payload = make_detection(node.node_id, seq, captured, seed)
             body = payload_bytes(payload)
             b.outbox.append((idx, seq, body))
             b.generated.append((idx, seq, cap_us, content_hash(payload)))
+            if skew:
+                b.clock_skews.append((idx, seq, cap_us - true_us))
             if node.blackout:
                 node.blackout_queued += 1
             b.nodes[idx] = (node.next_seq, int(node.blackout), node.blackout_queued)
@@ -166,6 +177,42 @@ class TickRecorder:
         n = len(done)
         node.remove_done(done)
         self.backlog -= n
+
+    def record_attempts(
+        self, node: NodeState, seqs: Iterable[int], at_us: int, outcome: str, batch: bool,
+        duplicates: frozenset[int] | set[int] = frozenset(),
+    ) -> None:
+        """One send of each of ``seqs`` and how it ended (``attempt`` table): the HTTP
+        status as text or the transport failure; ``duplicates``: the answer said so."""
+        idx, b = node.idx, int(batch)
+        self.batch.attempts.extend(
+            (idx, seq, at_us, outcome, b, int(seq in duplicates)) for seq in seqs
+        )
+
+    def record_item_attempts(
+        self, node: NodeState, items: Iterable[tuple[int, str, bool]], at_us: int, batch: bool
+    ) -> None:
+        """Sends whose items ended differently (a batch): (seq, outcome, duplicate) each."""
+        idx, b = node.idx, int(batch)
+        self.batch.attempts.extend(
+            (idx, seq, at_us, outcome, b, int(dup)) for seq, outcome, dup in items
+        )
+
+    def record_change(
+        self, kind: str, actor: str, target: str, requested_us: int, answered_us: int,
+        outcome: int,
+    ) -> None:
+        """A state change this fleet asked for (``change`` table), for the audit checks."""
+        self.batch.changes.append((kind, actor, target, requested_us, answered_us, outcome))
+
+    def record_command_ack(
+        self, node: NodeState, command_id: str, ctype: str, blackout_id: int | None,
+        queued: int | None, requested_us: int, answered_us: int, status: int,
+    ) -> None:
+        """One ack of a command sent to the backend and its answer (0: no answer)."""
+        self.batch.command_acks.append(
+            (command_id, node.idx, ctype, blackout_id, queued, requested_us, answered_us, status)
+        )
 
     def record_node(self, node: NodeState) -> None:
         self.batch.nodes[node.idx] = (node.next_seq, int(node.blackout), node.blackout_queued)

@@ -15,7 +15,15 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["SCHEMA", "FleetStore", "TickBatch", "connect"]
+__all__ = [
+    "CHANGE_MADE",
+    "CHANGE_REFUSED",
+    "CHANGE_UNKNOWN",
+    "SCHEMA",
+    "FleetStore",
+    "TickBatch",
+    "connect",
+]
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -67,6 +75,26 @@ CREATE TABLE IF NOT EXISTS command (
 CREATE TABLE IF NOT EXISTS blackout (
     node_idx INTEGER NOT NULL, on_us INTEGER NOT NULL, off_us INTEGER, queued INTEGER
 );
+CREATE TABLE IF NOT EXISTS clock_skew (
+    node_idx INTEGER NOT NULL, seq INTEGER NOT NULL, skew_us INTEGER NOT NULL,
+    PRIMARY KEY (node_idx, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS attempt (
+    node_idx INTEGER NOT NULL, seq INTEGER NOT NULL, at_us INTEGER NOT NULL,
+    outcome TEXT NOT NULL, batch INTEGER NOT NULL, duplicate INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS change (
+    kind TEXT NOT NULL, actor TEXT NOT NULL, target TEXT NOT NULL,
+    requested_us INTEGER NOT NULL, answered_us INTEGER NOT NULL, outcome INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS command_ack (
+    id TEXT NOT NULL, node_idx INTEGER NOT NULL, type TEXT NOT NULL, blackout_id INTEGER,
+    queued INTEGER, requested_us INTEGER NOT NULL, answered_us INTEGER NOT NULL,
+    status INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS receipt_hash (
+    dash INTEGER NOT NULL, seq INTEGER NOT NULL, hash INTEGER, at_us INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS retry_wait (
     node_idx INTEGER NOT NULL, status INTEGER NOT NULL, retry_after_s REAL,
     waited_s REAL NOT NULL, at_us INTEGER NOT NULL
@@ -80,6 +108,28 @@ CREATE TABLE IF NOT EXISTS series (
 
 # Kinds of stream events in the `stream` table.
 KIND_CODES = {"detection": 1, "node_status": 2, "blackout": 3}
+
+# ``change.outcome``: answered 2xx, refused, or unknown (the answer was lost: the change
+# may have been made; the audit log says whether).
+CHANGE_MADE, CHANGE_REFUSED, CHANGE_UNKNOWN = 1, 0, 2
+
+# Columns added after the first version of a table: a state file written before gets them
+# on open (``ALTER TABLE ... ADD COLUMN``), so an older state dir still resumes.
+_ADDED_COLUMNS = (
+    ("stream", "hash", "INTEGER"),
+    ("dashboard", "sessions", "INTEGER NOT NULL DEFAULT 0"),
+    ("dashboard", "resumes", "INTEGER NOT NULL DEFAULT 0"),
+    ("dashboard", "replayed", "INTEGER NOT NULL DEFAULT 0"),
+    ("dashboard", "slow_closes", "INTEGER NOT NULL DEFAULT 0"),
+    ("dashboard", "fatal", "TEXT"),
+)
+
+
+def _add_missing_columns(conn: sqlite3.Connection) -> None:
+    for table, column, decl in _ADDED_COLUMNS:
+        have = {str(r[1]) for r in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
@@ -104,17 +154,32 @@ class TickBatch:
     nodes: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # next_seq, bo, queued
     tokens: dict[int, str] = field(default_factory=dict)
     new_nodes: list[tuple[int, str]] = field(default_factory=list)  # idx, node_id (not ours)
-    stream: list[tuple[int, int, int | None, int | None, int | None, int | None]] = field(
-        default_factory=list
-    )
+    # seq, kind, node idx, node seq, committed_us, captured_us, hash of the first receipt
+    stream: list[
+        tuple[int, int, int | None, int | None, int | None, int | None, int | None]
+    ] = field(default_factory=list)
     received: list[tuple[int, int, int, int]] = field(default_factory=list)
-    dashboards: dict[int, tuple[int | None, int, int, int, int]] = field(default_factory=dict)
+    # last_seq, duplicates, gaps, out_of_order, reconnects, sessions, resumes, replayed,
+    # slow_closes, fatal
+    dashboards: dict[int, tuple[int | None, int, int, int, int, int, int, int, int, str | None]] = (
+        field(default_factory=dict))
     anomalies: list[tuple[int, str, int, int, int]] = field(default_factory=list)
     conflicts: list[tuple[int, int, int, str | None, int]] = field(default_factory=list)
     commands: list[tuple[str, int, str, int, str | None]] = field(default_factory=list)
     blackout_on: list[tuple[int, int]] = field(default_factory=list)
     blackout_off: list[tuple[int, int, int]] = field(default_factory=list)  # off_us, queued, idx
     retry_waits: list[tuple[int, int, float | None, float, int]] = field(default_factory=list)
+    # idx, seq, at_us, outcome, batch, duplicate: every send of every detection
+    attempts: list[tuple[int, int, int, str, int, int]] = field(default_factory=list)
+    # kind, actor, target, requested_us, answered_us, outcome (CHANGE_*)
+    changes: list[tuple[str, str, str, int, int, int]] = field(default_factory=list)
+    # id, idx, type, blackout_id, queued, requested_us, answered_us, HTTP status (0: none)
+    command_acks: list[tuple[str, int, str, int | None, int | None, int, int, int]] = field(
+        default_factory=list)
+    # dash, seq, hash, at_us: receipts whose event differs from the fleet's first receipt
+    receipt_hashes: list[tuple[int, int, int | None, int]] = field(default_factory=list)
+    # idx, seq, skew_us: detections whose node's clock was wrong (captured_at - true time)
+    clock_skews: list[tuple[int, int, int]] = field(default_factory=list)
     series: list[tuple[int, int, int, int, int, int, int, float, float | None, float]] = field(
         default_factory=list
     )
@@ -125,7 +190,8 @@ class TickBatch:
             or self.new_nodes or self.stream
             or self.received or self.dashboards or self.anomalies or self.conflicts
             or self.commands or self.blackout_on or self.blackout_off or self.retry_waits
-            or self.series
+            or self.series or self.clock_skews or self.attempts or self.changes
+            or self.command_acks or self.receipt_hashes
         )
 
 
@@ -137,6 +203,7 @@ class FleetStore:
         self.path = path
         self.conn = connect(path)
         self.conn.executescript(SCHEMA)
+        _add_missing_columns(self.conn)
 
     def close(self) -> None:
         self.conn.close()
@@ -191,6 +258,13 @@ class FleetStore:
     def dashboard_counters(self, idx: int) -> tuple[int, int, int, int]:
         r = self.conn.execute(
             "SELECT duplicates, gaps, out_of_order, reconnects FROM dashboard WHERE idx = ?", (idx,)
+        ).fetchone()
+        return int(r[0]), int(r[1]), int(r[2]), int(r[3])
+
+    def dashboard_sessions(self, idx: int) -> tuple[int, int, int, int]:
+        """(sessions, resumes, replayed, slow_closes) recorded for a dashboard so far."""
+        r = self.conn.execute(
+            "SELECT sessions, resumes, replayed, slow_closes FROM dashboard WHERE idx = ?", (idx,)
         ).fetchone()
         return int(r[0]), int(r[1]), int(r[2]), int(r[3])
 
@@ -252,13 +326,16 @@ class FleetStore:
                     [(a[2], a[3], a[0], a[1]) for a in b.acks],
                 )
             if b.stream:
-                c.executemany("INSERT OR IGNORE INTO stream VALUES (?, ?, ?, ?, ?, ?)", b.stream)
+                c.executemany(
+                    "INSERT OR IGNORE INTO stream(seq, kind, node_idx, node_seq, committed_us,"
+                    " captured_us, hash) VALUES (?, ?, ?, ?, ?, ?, ?)", b.stream)
             if b.received:
                 c.executemany("INSERT OR IGNORE INTO received VALUES (?, ?, ?, ?)", b.received)
             if b.dashboards:
                 c.executemany(
                     "UPDATE dashboard SET last_seq = ?, duplicates = ?, gaps = ?, out_of_order = ?,"
-                    " reconnects = ? WHERE idx = ?",
+                    " reconnects = ?, sessions = ?, resumes = ?, replayed = ?, slow_closes = ?,"
+                    " fatal = ? WHERE idx = ?",
                     [(*v, k) for k, v in b.dashboards.items()],
                 )
             if b.anomalies:
@@ -277,6 +354,17 @@ class FleetStore:
                 )
             if b.retry_waits:
                 c.executemany("INSERT INTO retry_wait VALUES (?, ?, ?, ?, ?)", b.retry_waits)
+            if b.clock_skews:
+                c.executemany("INSERT OR IGNORE INTO clock_skew VALUES (?, ?, ?)", b.clock_skews)
+            if b.attempts:
+                c.executemany("INSERT INTO attempt VALUES (?, ?, ?, ?, ?, ?)", b.attempts)
+            if b.changes:
+                c.executemany("INSERT INTO change VALUES (?, ?, ?, ?, ?, ?)", b.changes)
+            if b.command_acks:
+                c.executemany(
+                    "INSERT INTO command_ack VALUES (?, ?, ?, ?, ?, ?, ?, ?)", b.command_acks)
+            if b.receipt_hashes:
+                c.executemany("INSERT INTO receipt_hash VALUES (?, ?, ?, ?)", b.receipt_hashes)
             if b.series:
                 c.executemany(
                     "INSERT OR REPLACE INTO series VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", b.series

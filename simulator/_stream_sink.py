@@ -15,6 +15,7 @@ from typing import Any
 from simulator._recorder import TickRecorder
 from simulator._store import KIND_CODES, TickBatch
 from simulator.dashboard import DashboardClient, event_times
+from simulator.protocol import EVENT_DETECTION, stored_content_hash
 
 __all__ = ["StreamSink"]
 
@@ -32,6 +33,8 @@ class StreamSink:
     def __init__(self, recorder: TickRecorder) -> None:
         self._recorder = recorder
         self._cache: dict[int, tuple[int | None, int | None]] = {}
+        # The first receipt of each seq not every dashboard is past yet (see ``trim``).
+        self._first: dict[int, dict[str, Any]] = {}
         self._names: dict[str, int] = {}
         self._next_idx = 1
         self._hw = 0
@@ -53,9 +56,16 @@ class StreamSink:
             self._hw = floor
 
     def trim(self, dashboards: Sequence[DashboardClient]) -> None:
-        """Drop the cache entries every dashboard is past, once the cache is big."""
-        if len(self._cache) > _CACHE_TRIM_AT and dashboards:
-            floor = min(d.last_seq for d in dashboards)
+        """Drop the first receipts every dashboard still running is past (each second, so
+        few events are held), and the cache entries once the cache is big."""
+        live = [d.last_seq for d in dashboards if d.fatal is None]
+        if not live:
+            self._first.clear()
+            return
+        floor = min(live)
+        if self._first:
+            self._first = {k: v for k, v in self._first.items() if k > floor}
+        if len(self._cache) > _CACHE_TRIM_AT:
             self._cache = {k: v for k, v in self._cache.items() if k > floor}
 
     # -- DashboardSink -------------------------------------------------------
@@ -67,6 +77,10 @@ class StreamSink:
     @property
     def stream_cache(self) -> dict[int, tuple[int | None, int | None]]:
         return self._cache
+
+    @property
+    def first_events(self) -> dict[int, dict[str, Any]]:
+        return self._first
 
     def stream_info(self, seq: int, event: dict[str, Any]) -> tuple[int | None, int | None]:
         """Parse an event seen for the first time; record it unless recorded before."""
@@ -81,7 +95,10 @@ class StreamSink:
         elif seq in self._holes:
             self._holes.discard(seq)
         else:
-            return info  # recorded before (e.g. before a restart of this process)
+            # Recorded before (e.g. before a restart of this process): with no first
+            # receipt here, every dashboard records the hash of what it got.
+            return info
+        self._first[seq] = event
         batch = self._recorder.batch
         nidx: int | None = None
         if node_id is not None:
@@ -90,6 +107,10 @@ class StreamSink:
                 nidx = self._names[node_id] = self._next_idx
                 self._next_idx += 1
                 batch.new_nodes.append((nidx, node_id))
-        kind = KIND_CODES.get(str(event.get("type")), 0)
-        batch.stream.append((seq, kind, nidx, node_seq, committed_us, captured_us))
+        etype = event.get("type")
+        kind = KIND_CODES.get(str(etype), 0)
+        data = event.get("data")
+        digest = (stored_content_hash(data)
+                  if etype == EVENT_DETECTION and isinstance(data, dict) else None)
+        batch.stream.append((seq, kind, nidx, node_seq, committed_us, captured_us, digest))
         return info

@@ -19,7 +19,6 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator.fleet import Fleet, FleetConfig
+from simulator.ports import free_port
 
 __all__ = ["StepResult", "main", "run_step"]
 
@@ -149,10 +149,7 @@ async def run_step(
 def _own_backend(workers: int, database_url: str | None) -> Iterator[tuple[str, str, str]]:
     """``sentinel-backend serve`` as a subprocess (spoken to over HTTP only), on
     ``database_url`` (a migrated database) or else ``--ephemeral``."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = free_port()
     enr, view = "enr_" + secrets.token_hex(16), "view_" + secrets.token_hex(16)
     env = dict(os.environ, SENTINEL_ENROLLMENT_KEY=enr, SENTINEL_VIEWER_TOKEN=view,
                SENTINEL_OPERATOR_TOKEN="op_" + secrets.token_hex(16), SENTINEL_ACCESS_LOG="0")
@@ -174,7 +171,9 @@ def _own_backend(workers: int, database_url: str | None) -> Iterator[tuple[str, 
         deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"backend did not start; log: {log.name}")
+                log.flush()
+                tail = Path(log.name).read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"backend did not start; its log ends:\n{tail}")
             try:
                 with urllib.request.urlopen(url + "/health/ready", timeout=1) as r:
                     if r.status == 200:
@@ -191,6 +190,9 @@ def _own_backend(workers: int, database_url: str | None) -> Iterator[tuple[str, 
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(5)
+        log.close()
+        with contextlib.suppress(OSError):
+            os.unlink(log.name)  # only wanted while it runs (a failed start names it)
 
 
 def main(argv: list[str] | None = None) -> int:

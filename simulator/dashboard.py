@@ -28,6 +28,7 @@ from simulator._backoff import full_jitter
 from simulator._stats import MsHistogram
 from simulator._store import TickBatch
 from simulator.protocol import (
+    CLOSE_TOO_SLOW,
     EVENT_DETECTION,
     FRAME_EVENTS,
     FRAME_HEARTBEAT,
@@ -35,6 +36,7 @@ from simulator.protocol import (
     CloseAction,
     close_action,
     parse_frame,
+    stored_content_hash,
     stream_url,
 )
 
@@ -73,6 +75,10 @@ class DashboardSink(Protocol):
 
     ``stream_cache`` maps a stream seq to (committed_us, captured_us) once any
     dashboard has parsed it, so 100 dashboards parse each event's times once.
+    ``first_events`` maps a stream seq to the event as the fleet first received it (the
+    ledger holds its content hash): each dashboard compares its own copy with it (``==``
+    on dicts, or ``is`` for a frame parsed once for all) and records the content hash of
+    its copy only when they differ or the first receipt is gone.
     """
 
     @property
@@ -80,6 +86,9 @@ class DashboardSink(Protocol):
 
     @property
     def stream_cache(self) -> dict[int, tuple[int | None, int | None]]: ...
+
+    @property
+    def first_events(self) -> dict[int, dict[str, Any]]: ...
 
     def stream_info(self, seq: int, event: dict[str, Any]) -> tuple[int | None, int | None]:
         """Parse (and record in the ledger's stream table) an event seen for the first time."""
@@ -115,6 +124,7 @@ class DashboardClient:
         sink: DashboardSink,
         since: int,
         counters: tuple[int, int, int, int] = (0, 0, 0, 0),
+        sessions: tuple[int, int, int, int] = (0, 0, 0, 0),
         delivery: MsHistogram | None = None,
         e2e: MsHistogram | None = None,
         backoff_base_s: float = 0.2,
@@ -130,6 +140,10 @@ class DashboardClient:
         self.last_seq = since
         self.duplicates, self.gaps, self.out_of_order, self.reconnects = counters
         self.holes: set[int] = set()
+        # Sessions (connections the server said hello on), resumes (sessions after the
+        # first), events those resumes replayed from the database, 4008 closes.
+        self.sessions, self.resumes, self.replayed, self.slow_closes = sessions
+        self._replay_upto = 0  # events up to this seq in this session are replayed
         self.delivery = delivery if delivery is not None else MsHistogram()
         self.e2e = e2e if e2e is not None else MsHistogram()
         self.backoff_base_s = backoff_base_s
@@ -149,6 +163,7 @@ class DashboardClient:
     def _mark_dirty(self) -> None:
         self.sink.batch.dashboards[self.idx] = (
             self.last_seq, self.duplicates, self.gaps, self.out_of_order, self.reconnects,
+            self.sessions, self.resumes, self.replayed, self.slow_closes, self.fatal,
         )
 
     def check_alive(self, now: float) -> None:
@@ -187,9 +202,13 @@ class DashboardClient:
                 code = exc.rcvd.code if exc.rcvd is not None else None
                 self.last_close = f"closed {code}"
                 action = close_action(code)
+                if code == CLOSE_TOO_SLOW:
+                    self.slow_closes += 1
+                    self._mark_dirty()
                 if action is CloseAction.FATAL:
                     reason = exc.rcvd.reason if exc.rcvd is not None else ""
                     self.fatal = f"closed {code}: {reason}"
+                    self._mark_dirty()
                     log.warning("%s: %s; not reconnecting (check the viewer token)",
                                 self.name, self.fatal)
                 elif action is CloseAction.RESUME_NOW:  # attempt 0: no backoff wait
@@ -238,14 +257,22 @@ class DashboardClient:
             if isinstance(hb, int | float) and hb > 0:
                 self.heartbeat_s = float(hb)
             self.head = int(msg.get("head") or 0)
+            if self.sessions:  # a session after a break: what it replays is up to the head
+                self.resumes += 1
+                self._replay_upto = self.head
+            self.sessions += 1
             self.connected.set()
+            self._mark_dirty()
 
     def _on_events(self, events: list[dict[str, Any]], recv_us: int) -> None:
         # The hot path (100 dashboards x every event): locals, no per-event calls
         # unless the event is new to the whole fleet.
         batch = self.sink.batch
         cache_get = self.sink.stream_cache.get
+        first_get = self.sink.first_events.get
         stream_info = self.sink.stream_info
+        replay_upto = self._replay_upto
+        replayed = 0
         dh, eh = self.delivery, self.e2e
         db, eb, dmax, emax = dh.buckets, eh.buckets, dh.max_ms, eh.max_ms
         last = self.last_seq
@@ -277,9 +304,17 @@ class DashboardClient:
                 if run_lo >= 0:
                     runs.append((self.idx, run_lo, run_hi, recv_us))
                 run_lo = run_hi = s
+            if s <= replay_upto:
+                replayed += 1
             info = cache_get(s)
             if info is None:
                 info = stream_info(s, ev)
+            first = first_get(s)
+            if first is not ev and first != ev:
+                data = ev.get("data")
+                batch.receipt_hashes.append((
+                    self.idx, s,
+                    stored_content_hash(data) if isinstance(data, dict) else None, recv_us))
             c_us, cap_us = info
             if c_us is not None:
                 i = (recv_us - c_us) // 1000
@@ -303,6 +338,10 @@ class DashboardClient:
             eh.max_seen = (recv_us - min_cap) / 1000.0
         self.last_seq = last
         self.received += accepted
+        if replayed:
+            self.replayed += replayed
+        elif replay_upto and last > replay_upto:
+            self._replay_upto = 0  # past the replay: the rest of the session is live
         if self._on_event is not None:
             self._on_event(accepted)
         self._mark_dirty()

@@ -25,6 +25,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -116,7 +117,8 @@ class Fleet:
 
     Hooks for the chaos harness: ``backlog``, ``counters``, ``stop_event`` (set it,
     or call ``stop()``, to end the production phase), ``pause_production()`` /
-    ``resume_production()``, ``drain(timeout)`` and ``snapshot()``.
+    ``resume_production()``, ``set_clock_skew()`` / ``clear_clock_skew()``,
+    ``drain(timeout)`` and ``snapshot()``.
     """
 
     def __init__(self, config: FleetConfig) -> None:
@@ -190,6 +192,35 @@ class Fleet:
         if not self.producing:
             self._scheduler.respread_generation(asyncio.get_running_loop().time())
         self.producing = True
+
+    def set_clock_skew(self, node_ids: Iterable[str], offset_s: float) -> None:
+        """From now on these nodes' clocks are ``offset_s`` wrong (negative: behind), as a
+        node without GPS fix or NTP is: the ``captured_at`` they write is shifted, and the
+        ledger records the shift per detection (the true generation time stays known).
+        ``KeyError`` for an id that is not one of this fleet's started nodes."""
+        wanted = list(node_ids)
+        by_id = {n.node_id: idx for idx, n in self.nodes.items()}
+        missing = [node_id for node_id in wanted if node_id not in by_id]
+        if missing:
+            raise KeyError(f"not nodes of this fleet: {', '.join(missing[:5])}")
+        skews = self._recorder.clock_skew_s
+        for node_id in wanted:
+            if offset_s:
+                skews[by_id[node_id]] = float(offset_s)
+            else:
+                skews.pop(by_id[node_id], None)
+
+    def clear_clock_skew(self, node_ids: Iterable[str] | None = None) -> None:
+        """Set these nodes' clocks right again (every node's when ``None``)."""
+        if node_ids is None:
+            self._recorder.clock_skew_s.clear()
+        else:
+            self.set_clock_skew(node_ids, 0.0)
+
+    def clock_skews(self) -> dict[str, float]:
+        """node id -> its clock's offset (s), for the nodes whose clock is wrong now."""
+        return {self.nodes[idx].node_id: skew
+                for idx, skew in self._recorder.clock_skew_s.items() if idx in self.nodes}
 
     def snapshot(self) -> dict[str, Any]:
         """Counters plus live gauges, JSON-ready."""
@@ -303,6 +334,7 @@ class Fleet:
             client = DashboardClient(
                 idx, name, cfg.stream_target or cfg.target, str(cfg.viewer_token), self._sink,
                 int(last), counters=store.dashboard_counters(idx),
+                sessions=store.dashboard_sessions(idx),
                 delivery=self.delivery_window, e2e=self.e2e_window,
                 backoff_base_s=cfg.backoff_base_s, backoff_cap_s=cfg.backoff_cap_s,
             )
@@ -332,7 +364,7 @@ class Fleet:
                 h = await conversation.stream_head(
                     wait_s=min(2.0, max(0.1, deadline - loop.time()))
                 )
-                if h is not None and min(d.last_seq for d in self.dashboards) >= h:
+                if h is not None and self.dashboards_at(h):
                     stable = stable + 1 if h == head else 0
                     head = h
                     if stable >= 2:
@@ -343,6 +375,11 @@ class Fleet:
                 await asyncio.sleep(0.2)
         await recorder.flush_async()
         return DrainResult(empty, self.backlog, caught, head, loop.time() - t0)
+
+    def dashboards_at(self, head: int) -> bool:
+        """Every dashboard still running has ``head``: one that gave up for good (``fatal``,
+        after 4401/4403/4400) never will, and says why itself."""
+        return all(d.last_seq >= head for d in self.dashboards if d.fatal is None)
 
     async def close(self) -> None:
         """Stop everything, commit what is left, close the state file and the connections."""

@@ -16,6 +16,16 @@ the epoch):
 - ``dashboard(idx, name, baseline_seq, last_seq, duplicates, gaps, out_of_order,
   reconnects)``, ``anomaly(dash, kind, lo, hi, at_us)``, ``conflict``, ``command``,
   ``blackout(node_idx, on_us, off_us, queued)``, ``retry_wait``, ``series``.
+- ``attempt(node_idx, seq, at_us, outcome, batch, duplicate)``: every send of every
+  detection and how it ended (HTTP status as text, or timeout/reset/refused/error).
+- ``change(kind, actor, target, requested_us, answered_us, outcome)``: state changes the
+  fleet asked for (registrations, status changes its heartbeats made), outcome 1 made,
+  0 refused, 2 unknown (no answer); ``command_ack(id, node_idx, type, blackout_id, queued,
+  requested_us, answered_us, status)``: every ack of a command and its answer.
+- ``receipt_hash(dash, seq, hash, at_us)``: the content hash of what a dashboard got, only
+  where it differs from the fleet's first receipt (``stream.hash``) or that was gone.
+- ``clock_skew(node_idx, seq, skew_us)``: detections written by a node whose clock was
+  wrong (``captured_us`` in ``generated`` is the node's clock; minus ``skew_us``, the truth).
 """
 
 from __future__ import annotations
@@ -43,6 +53,11 @@ def ledger_files(state_dir: Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class DashboardInfo:
+    """One dashboard's counters. ``gaps``: jumps it saw in the stream seqs (a hole the
+    server's stream had at that moment, filled later or not); ``sessions``: connections
+    the server said hello on; ``resumes``/``replayed``: sessions after the first and the
+    events they replayed; ``slow_closes``: 4008 closes; ``fatal``: why it gave up."""
+
     name: str
     baseline_seq: int | None
     last_seq: int | None
@@ -50,6 +65,11 @@ class DashboardInfo:
     gaps: int
     out_of_order: int
     reconnects: int
+    sessions: int = 0
+    resumes: int = 0
+    replayed: int = 0
+    slow_closes: int = 0
+    fatal: str | None = None
 
 
 class Ledger:
@@ -119,6 +139,80 @@ class Ledger:
             )
         ]
 
+    def clock_skews(self) -> dict[tuple[str, int], float]:
+        """(node_id, seq) -> how wrong its node's clock was (s, ``captured_at`` minus the
+        true generation time), for the detections written with a wrong clock only. A state
+        file from before the ``clock_skew`` table has none."""
+        out: dict[tuple[str, int], float] = {}
+        for c in self._conns:
+            try:
+                rows = c.execute(
+                    "SELECT n.node_id, k.seq, k.skew_us FROM clock_skew k"
+                    " JOIN node n ON n.idx = k.node_idx").fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" not in str(exc):
+                    raise
+                continue
+            for node_id, seq, skew_us in rows:
+                out[(str(node_id), int(seq))] = int(skew_us) / 1e6
+        return out
+
+    def _optional_rows(self, sql: str, fallback: str | None = None
+                       ) -> Iterator[tuple]:  # type: ignore[type-arg]
+        """Rows of ``sql`` from every shard; a shard written before the table (or column)
+        existed gives ``fallback``'s rows, or none."""
+        for c in self._conns:
+            try:
+                rows = c.execute(sql).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such" not in str(exc):
+                    raise
+                rows = c.execute(fallback).fetchall() if fallback else []
+            yield from rows
+
+    def attempts(self) -> Iterator[tuple[str, int, int, str, bool, bool]]:
+        """(node_id, seq, at_us, outcome, batch, duplicate) of every send, in send order."""
+        for r in self._optional_rows(
+            "SELECT n.node_id, a.seq, a.at_us, a.outcome, a.batch, a.duplicate FROM attempt a"
+            " JOIN node n ON n.idx = a.node_idx ORDER BY a.at_us"
+        ):
+            yield str(r[0]), int(r[1]), int(r[2]), str(r[3]), bool(r[4]), bool(r[5])
+
+    def changes(self) -> list[tuple[str, str, str, int, int, int]]:
+        """(kind, actor, target, requested_us, answered_us, outcome) of every state change
+        the fleet asked for (outcome: ``simulator._store.CHANGE_*``)."""
+        return [(str(r[0]), str(r[1]), str(r[2]), int(r[3]), int(r[4]), int(r[5]))
+                for r in self._optional_rows("SELECT * FROM change ORDER BY requested_us")]
+
+    def command_acks(
+        self,
+    ) -> list[tuple[str, str, str, int | None, int | None, int, int, int]]:
+        """(command id, node_id, type, blackout_id, queued, requested_us, answered_us,
+        status) of every ack the nodes sent (status 0: no answer)."""
+        return [
+            (str(r[0]), str(r[1]), str(r[2]), r[3], r[4], int(r[5]), int(r[6]), int(r[7]))
+            for r in self._optional_rows(
+                "SELECT a.id, n.node_id, a.type, a.blackout_id, a.queued, a.requested_us,"
+                " a.answered_us, a.status FROM command_ack a JOIN node n ON n.idx = a.node_idx"
+                " ORDER BY a.requested_us"
+            )
+        ]
+
+    def identity_gaps(self) -> int:
+        """Seqs missing from this fleet's own record of what its nodes generated: for each
+        node, the seqs between its first and last generated one that have no ``generated``
+        row (a seq counter that skipped, or a row lost). 0 when the ledger is whole."""
+        return sum(
+            int(r[0]) for r in self._rows(
+                "SELECT MAX(seq) - MIN(seq) + 1 - COUNT(*) FROM generated GROUP BY node_idx"
+            )
+        )
+
+    def retry_after_honoured(self) -> int:
+        """Retries after a 429/503 that waited at least the ``Retry-After`` asked for."""
+        return sum(1 for _n, _s, asked, waited, _at in self.retry_waits()
+                   if asked is not None and waited >= asked)
+
     def retry_waits(self) -> list[tuple[str, int, float | None, float, int]]:
         """(node_id, status, retry_after_s, waited_s, at_us) for each retry after a 429/503."""
         return [
@@ -133,11 +227,33 @@ class Ledger:
 
     def dashboards(self) -> dict[str, DashboardInfo]:
         out = {}
-        for r in self._rows(
-            "SELECT name, baseline_seq, last_seq, duplicates, gaps, out_of_order, reconnects"
-            " FROM dashboard"
+        for r in self._optional_rows(
+            "SELECT name, baseline_seq, last_seq, duplicates, gaps, out_of_order, reconnects,"
+            " sessions, resumes, replayed, slow_closes, fatal FROM dashboard",
+            fallback="SELECT name, baseline_seq, last_seq, duplicates, gaps, out_of_order,"
+            " reconnects, 0, 0, 0, 0, NULL FROM dashboard",
         ):
-            out[r[0]] = DashboardInfo(r[0], r[1], r[2], r[3], r[4], r[5], r[6])
+            out[r[0]] = DashboardInfo(*r)
+        return out
+
+    def content_hashes(self, dashboard: str) -> dict[int, int | None]:
+        """stream seq -> content hash of the detection the dashboard received there: the
+        fleet's first receipt, unless this dashboard's copy differed (``receipt_hash``)."""
+        c, idx = self._dash(dashboard)
+        out: dict[int, int | None] = {}
+        try:
+            for seq, digest in c.execute(
+                "SELECT s.seq, s.hash FROM received r JOIN stream s ON s.seq BETWEEN r.lo"
+                " AND r.hi WHERE r.dash = ? AND s.kind = 1", (idx,)
+            ):
+                out[int(seq)] = digest
+            for seq, digest in c.execute(
+                "SELECT seq, hash FROM receipt_hash WHERE dash = ? ORDER BY at_us", (idx,)
+            ):
+                out[int(seq)] = digest
+        except sqlite3.OperationalError as exc:  # a state file from before these columns
+            if "no such" not in str(exc):
+                raise
         return out
 
     def _dash(self, name: str) -> tuple[sqlite3.Connection, int]:

@@ -31,6 +31,8 @@ class NodeState:
         "registering",
         "retry_at",
         "retry_reason_at",
+        "status",
+        "status_unsure",
         "token",
     )
 
@@ -52,6 +54,11 @@ class NodeState:
         self.retry_reason_at = 0.0  # loop time of the 429/503 that set retry_at
         self.last_retry_after: float | None = None
         self.last_status = 0
+        # The node status the backend last told this node (register/heartbeat answers), and
+        # whether it may have changed unseen since (a failed heartbeat, a restart): then the
+        # next heartbeat may change it back, which the backend audits.
+        self.status: str | None = None
+        self.status_unsure = True
 
     def remove_done(self, done: set[int]) -> None:
         """Drop acked (or permanently refused) seqs from the in-memory outbox."""

@@ -1,7 +1,7 @@
 """Synthetic Sentinel detection payloads.
 
 One implementation shared by the fleet runner and the Locust users, so every
-load source sends the same plausible shape (contract 1 of DESIGN.md, docs/api.md).
+load source sends the same plausible shape (docs/api.md, "Detections").
 Everything here is a pure function of its arguments: the same ``(seed, node_id,
 seq, captured_at)`` always gives the same payload, which makes a resend after a
 crash byte-identical (idempotent on the backend) and the ledger's content hash

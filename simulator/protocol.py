@@ -227,13 +227,16 @@ STORED_PAGE_MAX: Final = 1000
 STORED_ONLY_KEYS: Final = frozenset({"id", "stream_seq", "committed_at"})
 
 
-def stored_page_params(node_id: str, cursor: str | None,
+def stored_page_params(node_id: str | None, cursor: str | None,
                        limit: int = STORED_PAGE_MAX) -> dict[str, str]:
-    """Query parameters of one page of ``GET /api/detections`` for one node; ``cursor``
-    is the previous page's ``next_cursor`` (``None`` for the first page)."""
+    """Query parameters of one page of ``GET /api/detections`` for one node (``None``:
+    every node); ``cursor`` is the previous page's ``next_cursor`` (``None`` for the
+    first page)."""
     if not 1 <= limit <= STORED_PAGE_MAX:
         raise ValueError(f"limit must be in [1, {STORED_PAGE_MAX}], not {limit}")
-    params = {"node_id": node_id, "limit": str(limit)}
+    params = {"limit": str(limit)}
+    if node_id is not None:
+        params["node_id"] = node_id
     if cursor:
         params["cursor"] = cursor
     return params

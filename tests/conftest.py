@@ -30,6 +30,19 @@ TEMPLATE_DB = "sentinel_template"
 _counter = itertools.count(1)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _state_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Runs keep their fleet state (node tokens) under ``$XDG_STATE_HOME``: during the tests
+    that is a temp dir of the session, never the user's home."""
+    old = os.environ.get("XDG_STATE_HOME")
+    os.environ["XDG_STATE_HOME"] = str(tmp_path_factory.mktemp("state-home"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_STATE_HOME", None)
+    else:
+        os.environ["XDG_STATE_HOME"] = old
+
+
 async def _admin(dsn: str, *statements: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:

@@ -15,7 +15,9 @@ import select
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from typing import IO
 
 from chaos.l3 import _iptables
 from chaos.l3._cmd import in_netns
@@ -39,7 +41,8 @@ def shaper_argv(device: str, queue: int, *, probe: bool = False) -> list[str]:
     return argv + (["--probe"] if probe else [])
 
 
-def read_ready(proc: subprocess.Popen[bytes], timeout: float = READY_TIMEOUT_S) -> int:
+def read_ready(proc: subprocess.Popen[bytes], timeout: float = READY_TIMEOUT_S,
+               errors: IO[bytes] | None = None) -> int:
     """Wait (bounded) for the shaper's ``ready <queue>`` line; its queue number."""
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
@@ -50,13 +53,22 @@ def read_ready(proc: subprocess.Popen[bytes], timeout: float = READY_TIMEOUT_S) 
             raise L3Error(f"shaper pid {proc.pid} not ready after {timeout:g}s")
         chunk = os.read(proc.stdout.fileno(), 1)
         if not chunk:
-            err = proc.stderr.read().decode(errors="replace").strip() if proc.stderr else ""
-            raise L3Error(f"shaper exited before binding its queue: {err or 'no output'}")
+            proc.wait(timeout)
+            said = _tail(errors) or "no output"
+            raise L3Error(f"shaper exited before binding its queue: {said}")
         line += chunk
     word, _, number = line.decode().strip().partition(" ")
     if word != "ready":
         raise L3Error(f"shaper said {line!r}, expected 'ready <queue>'")
     return int(number)
+
+
+def _tail(errors: IO[bytes] | None) -> str:
+    """The end of what the shaper wrote to its stderr file, for an error message."""
+    if errors is None:
+        return ""
+    errors.seek(0)
+    return errors.read()[-2000:].decode(errors="replace").strip()
 
 
 class ShaperProcess:
@@ -69,6 +81,7 @@ class ShaperProcess:
         self.namespace = namespace
         self.proc: subprocess.Popen[bytes] | None = None
         self.queue: int | None = None
+        self._errors: IO[bytes] | None = None
 
     @property
     def pid(self) -> int | None:
@@ -76,10 +89,13 @@ class ShaperProcess:
 
     def start(self, impairments: Impairments) -> None:
         argv = in_netns(self.namespace, shaper_argv(self.device, first_queue(self.link_id)))
+        # stderr goes to an unlinked temp file, never a pipe: a pipe nobody reads while the
+        # shaper runs could fill up and stall the shaper, and with it the link.
+        self._errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, start_new_session=True)
+                                     stderr=self._errors, start_new_session=True)
         try:
-            self.queue = read_ready(self.proc)
+            self.queue = read_ready(self.proc, errors=self._errors)
             self.configure(impairments)
             _iptables.add_queue_chain(self.namespace, self.chain, self.device, self.queue)
         except BaseException:
@@ -111,7 +127,8 @@ class ShaperProcess:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(STOP_TIMEOUT_S)
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
+        errors, self._errors = self._errors, None
+        for stream in (proc.stdin, proc.stdout, errors):
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()

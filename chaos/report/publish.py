@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaos._secrets import redact
+from chaos.report._scrub import scrub_evidence
 from chaos.report.files import ReportPaths, write_reports
 from chaos.report.run_info import RunInfo
 from chaos.report.summary import render_summary
@@ -27,10 +29,11 @@ def publish(evidence: Evidence, run: RunInfo, report_dir: str | Path, *,
             junit_path: str | Path | None = None) -> Published:
     """Compute the verdict against ``run.scenario.slos`` and write ``report.json``,
     ``index.html``, JUnit XML and ``evidence.json`` (to judge again offline with
-    ``python -m chaos.verdict``). Printing ``summary`` is the caller's choice."""
+    ``python -m chaos.verdict``). Printing ``summary`` is the caller's choice. Nothing
+    written or returned holds a secret (``_scrub``); the verdict is computed before."""
     verdict = compute_verdict(evidence, run.scenario.slos)
     paths = write_reports(report_dir, verdict, evidence, run, junit_path=junit_path)
-    evidence_json = write_evidence(Path(report_dir) / "evidence.json", evidence)
+    evidence_json = write_evidence(Path(report_dir) / "evidence.json", scrub_evidence(evidence))
     return Published(verdict=verdict, exit_code=exit_code(verdict),
-                     summary=render_summary(verdict, run.scenario.name), paths=paths,
+                     summary=redact(render_summary(verdict, run.scenario.name)), paths=paths,
                      evidence_json=evidence_json)

@@ -15,7 +15,6 @@ import contextlib
 import os
 import re
 import secrets
-import shutil
 import sys
 import time
 import traceback
@@ -25,16 +24,18 @@ from pathlib import Path
 from typing import TextIO
 
 from chaos.report import Published, RunInfo, basic_environment, publish
+from chaos.runner._assemble import RunSources, assemble_evidence
+from chaos.runner._database_evidence import stream_head
+from chaos.runner._state_dir import new_state_dir, seal_state_dir
 from chaos.runner.adapters import (
-    FleetIds,
+    FleetNodes,
     L3Links,
     OperatorApi,
     RunContext,
 )
-from chaos.runner.evidence import ledger_evidence, stored_from_api, stored_from_database
 from chaos.runner.live import LiveView
 from chaos.scenario import Scenario, TimelinePlayer
-from chaos.verdict import EXIT_HARNESS_ERROR, Evidence, SeriesPoint
+from chaos.verdict import EXIT_HARNESS_ERROR, SeriesPoint
 from simulator import Fleet, FleetConfig
 
 SAMPLE_S = 0.5
@@ -49,14 +50,17 @@ BACKOFF_CAP_S = 0.5
 class RunOptions:
     """``target``: aim the fleet at an existing backend (tokens from the environment);
     ``None`` starts the embedded stack. ``backend_env``: extra backend settings for the
-    embedded stack (planted faults). ``out``: where the startup lines, live view and
-    summary go (``quiet`` keeps only the summary)."""
+    embedded stack (planted faults). ``state_dir``: the root of the runs' fleet state
+    (outboxes, ledger, node tokens; one private directory per run, never in ``report_dir``;
+    ``None``: ``$XDG_STATE_HOME/sentinel-chaos/runs``). ``out``: where the startup lines,
+    live view and summary go (``quiet`` keeps only the summary)."""
 
     scenario: Scenario
     report_dir: Path = Path("sentinel-chaos-report")
     junit_path: Path | None = None
     target: str | None = None
     data_dir: Path | None = None
+    state_dir: Path | None = None
     backend_env: Mapping[str, str] = field(default_factory=dict)
     quiet: bool = False
     out: TextIO | None = None
@@ -180,8 +184,7 @@ class Runner:
         scenario = self.opt.scenario
         report_dir = Path(self.opt.report_dir)
         report_dir.mkdir(parents=True, exist_ok=True)
-        state_dir = report_dir / "fleet-state"
-        shutil.rmtree(state_dir, ignore_errors=True)
+        state_dir = new_state_dir(self.opt.state_dir, scenario.name)
         config = FleetConfig(
             target=ep.ingest_url, state_dir=state_dir, nodes=scenario.fleet.nodes,
             rate=scenario.fleet.rate, dashboards=scenario.fleet.dashboards, duration=None,
@@ -190,12 +193,13 @@ class Runner:
             drain_timeout_s=scenario.drain_s, concurrency=min(64, max(4, scenario.fleet.nodes)),
             stream_target=ep.stream_url)
         node_ids = config.node_ids()
-        ctx = RunContext(fleet=FleetIds(node_ids), unavailable=unavailable,
+        fleet = Fleet(config)
+        fleet_nodes = FleetNodes(fleet, node_ids)  # steps see the ids and the clocks
+        ctx = RunContext(fleet=fleet_nodes, unavailable=unavailable,
                          **parts)  # type: ignore[arg-type]
         for cap in ("toxiproxy", "l3", "backend", "database", "operator"):
             if getattr(ctx, cap) is None and cap not in unavailable:
                 unavailable[cap] = f"{cap} is not available in this run"
-        fleet = Fleet(config)
         player = TimelinePlayer(scenario.steps, ctx)
         backlog: list[SeriesPoint] = []
         acked: list[SeriesPoint] = []
@@ -203,12 +207,14 @@ class Runner:
         started_at = time.time()
         self.say(f"fleet: {len(node_ids)} nodes ({node_ids[0]}...) at {scenario.fleet.rate:g}"
                  f"/s -> {ep.ingest_url}; {scenario.fleet.dashboards} dashboards -> "
-                 f"{ep.stream_url}")
+                 f"{ep.stream_url}; state in {state_dir}")
+        start_head = await _database_head(ep.database_url, harness_errors)
         try:
             await fleet.start()
         except BaseException:
             await fleet.close()
             raise
+        end_heads: list[int] = []
         live = LiveView(self.out, fleet.snapshot, player,
                         scenario.duration_s + scenario.drain_s, every_s=self.opt.live_every_s)
         tasks = [asyncio.create_task(self._sample(fleet, backlog, acked))]
@@ -238,7 +244,7 @@ class Runner:
                 if ep.database_url and fleet.dashboards:
                     drained_at = await _dashboards_at_database_head(
                         fleet, ep.database_url, drained_at,
-                        generation_ended_at + scenario.drain_s)
+                        generation_ended_at + scenario.drain_s, end_heads)
             await asyncio.sleep(2 * SAMPLE_S)  # a last backlog sample after the drain
         finally:
             if not play.done():  # an error or Ctrl-C: the player reverts what is in force
@@ -251,26 +257,26 @@ class Runner:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await fleet.close()
-        generated, dashboards = ledger_evidence(state_dir, node_ids)
-        try:
-            if ep.database_url:
-                stored = await stored_from_database(ep.database_url, node_ids)
-            else:
-                stored = await stored_from_api(ep.api_url, ep.viewer_token, node_ids)
-        except Exception as exc:
-            harness_errors.append(f"could not read the stored detections: {exc!r}")
-            stored = []
-        evidence = Evidence(generated=generated, stored=stored, dashboards=dashboards,
-                            fault_windows=list(player.windows), backlog=backlog,
-                            acked_per_s=acked, run_started_at=started_at,
-                            generation_ended_at=generation_ended_at, drained_at=drained_at,
-                            harness_errors=tuple(harness_errors))
+            seal_state_dir(state_dir)
+        operator = parts.get("operator")
+        sources = RunSources(
+            state_dir=state_dir, node_ids=node_ids, database_url=ep.database_url,
+            api_url=ep.api_url, viewer_token=ep.viewer_token, counters=fleet.counters,
+            blackout_calls=operator.calls if isinstance(operator, OperatorApi) else (),
+            start_head=start_head, end_head=end_heads[-1] if end_heads else None,
+            harness_errors=harness_errors)
+        evidence = await assemble_evidence(
+            sources, fault_windows=player.windows, backlog=backlog, acked_per_s=acked,
+            run_started_at=started_at, generation_ended_at=generation_ended_at,
+            drained_at=drained_at)
         env = basic_environment()
         env.update(environment)
         env["fleet"] = (f"{len(node_ids)} nodes x {scenario.fleet.rate:g}/s, "
                         f"{scenario.fleet.dashboards} dashboards, ids {config.node_prefix}-*")
+        if (skewed := fleet_nodes.skew_summary()) is not None:
+            env["clock skew"] = skewed
         run = RunInfo(scenario=scenario, environment=env, started_at=started_at,
-                      ended_at=time.time())
+                      ended_at=time.time(), state_dir=str(state_dir))
         published = await asyncio.to_thread(publish, evidence, run, report_dir,
                                             junit_path=self.opt.junit_path)
         return RunOutcome(published.exit_code, published=published)
@@ -287,8 +293,20 @@ class Runner:
             last_t, last_acked = now, count
 
 
+async def _database_head(database_url: str | None, errors: list[str]) -> int | None:
+    """The database's stream head before the fleet starts: the run's stream window begins
+    after it (``None`` without a database, or when it cannot be read: said in ``errors``)."""
+    if not database_url:
+        return None
+    try:
+        return await stream_head(database_url)
+    except Exception as exc:
+        errors.append(f"could not read the stream head at the start: {exc!r}")
+        return None
+
+
 async def _dashboards_at_database_head(fleet: Fleet, database_url: str, drained_at: float,
-                                       deadline: float) -> float | None:
+                                       deadline: float, heads: list[int]) -> float | None:
     """The fleet judges "caught up" against ``/health``'s stream head, which a backend may
     report before (or without) fanning an event out. The database says what was really
     sequenced: every event stamped (none pending) and every dashboard at that head. Returns
@@ -307,7 +325,8 @@ async def _dashboards_at_database_head(fleet: Fleet, database_url: str, drained_
                 "SELECT coalesce(max(seq), 0) AS head, count(*) FILTER (WHERE seq IS NULL) "
                 "AS pending FROM stream_events")
             assert row is not None
-            if row["pending"] == 0 and min(d.last_seq for d in fleet.dashboards) >= row["head"]:
+            if row["pending"] == 0 and fleet.dashboards_at(int(row["head"])):
+                heads.append(int(row["head"]))  # the run's stream window ends here
                 return drained_at if first else time.time()
             if time.time() >= deadline:
                 return None

@@ -23,6 +23,7 @@ from chaos.verdict.evidence import (
     DashboardRecord,
     GeneratedDetection,
     ReceivedEvent,
+    SendAttempt,
     StoredDetection,
 )
 from simulator.ledger import Ledger
@@ -38,25 +39,47 @@ from simulator.protocol import (
 _MAX_PAGES = 100_000
 
 
-def ledger_evidence(state_dir: Path, node_ids: Sequence[str]
+def ledger_evidence(state_dir: Path, node_ids: Sequence[str], *, all_nodes: bool = False
                     ) -> tuple[list[GeneratedDetection], list[DashboardRecord]]:
-    """What the fleet generated and what each dashboard received (this run's nodes only)."""
+    """What the fleet generated (with every send attempt and its ack) and what each
+    dashboard received (with the content hash of what it got, every stream seq and its
+    sessions). ``all_nodes``: keep the detections of nodes that are not this run's on the
+    dashboards (when the database's stream is known, the judge tells another fleet's
+    real events from phantoms, which may carry any node id); else this run's nodes only."""
     wanted = set(node_ids)
     with Ledger(state_dir) as ledger:
+        skews = ledger.clock_skews()  # captured_at is the node's clock; minus this, the truth
+        tries: dict[tuple[str, int], list[SendAttempt]] = {}
+        for n, s, at_us, outcome, batch, duplicate in ledger.attempts():
+            if n in wanted:
+                tries.setdefault((n, s), []).append(
+                    SendAttempt(at=at_us / 1e6, outcome=outcome, batch=batch,
+                                duplicate=duplicate))
         generated = [GeneratedDetection(node_id=n, seq=s, content_hash=h,
-                                        captured_at=cap / 1e6)
-                     for n, s, cap, h, _acked, _status in ledger.generated() if n in wanted]
+                                        captured_at=cap / 1e6,
+                                        acked_at=None if acked is None else acked / 1e6,
+                                        ack_status=status,
+                                        attempts=tuple(tries.get((n, s), ())),
+                                        clock_skew_s=skews.get((n, s), 0.0))
+                     for n, s, cap, h, acked, status in ledger.generated() if n in wanted]
         captured = {(g.node_id, g.seq): g.captured_at for g in generated}
         dashboards = []
         for name, info in sorted(ledger.dashboards().items()):
+            hashes = ledger.content_hashes(name)
             events = [ReceivedEvent(stream_seq=sseq, node_id=n, seq=nseq,
                                     received_at=recv / 1e6, committed_at=committed / 1e6,
-                                    captured_at=captured.get((n, nseq)))
+                                    captured_at=captured.get((n, nseq)),
+                                    content_hash=hashes.get(sseq))
                       for sseq, n, nseq, recv, committed in ledger.received(name)
-                      if n in wanted and nseq is not None and committed is not None]
+                      if n is not None and (all_nodes or n in wanted) and nseq is not None
+                      and committed is not None]
             dashboards.append(DashboardRecord(
                 name=name, events=events, reconnects=info.reconnects,
-                client_duplicates=info.duplicates, client_out_of_order=info.out_of_order))
+                client_duplicates=info.duplicates, client_out_of_order=info.out_of_order,
+                stream_seqs=sorted(ledger.received_stream_seqs(name).elements()),
+                baseline_seq=info.baseline_seq, sessions=info.sessions, resumes=info.resumes,
+                replayed=info.replayed, slow_closes=info.slow_closes, gaps=info.gaps,
+                fatal=info.fatal))
     return generated, dashboards
 
 

@@ -2,7 +2,8 @@
 
 On a terminal one line redrawn in place every second; otherwise (CI logs) a plain line
 every few seconds. Elapsed time, phase, the fault steps in force, sent/acked/backlog and
-the delivery p99 of the last second.
+the delivery p99 of the last second. A CI log is an artifact too: every line is redacted
+(``chaos._secrets``), since a step's description may hold a URL with ``?token=``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from chaos._secrets import redact
 from chaos.scenario.player import TimelinePlayer
 
 
@@ -33,11 +35,12 @@ class LiveView:
         snap = self.snapshot()
         faults = ", ".join(f"#{w.step_index} {w.description}" for w in self.player.active())
         p99 = snap.get("delivery_p99_ms")
-        return (f"[{time.monotonic() - self.t0:5.0f}s/{self.total_s:.0f}s {self.phase}] "
-                f"faults: {faults or '-'} | sent {snap.get('sent_items', 0)} "
-                f"acked {snap.get('acked', 0)} backlog {snap.get('backlog', 0)} "
-                f"recv {snap.get('received_events', 0)} | delivery p99 "
-                f"{'-' if p99 is None else f'{p99:.0f} ms'}")
+        return redact(
+            f"[{time.monotonic() - self.t0:5.0f}s/{self.total_s:.0f}s {self.phase}] "
+            f"faults: {faults or '-'} | sent {snap.get('sent_items', 0)} "
+            f"acked {snap.get('acked', 0)} backlog {snap.get('backlog', 0)} "
+            f"recv {snap.get('received_events', 0)} | delivery p99 "
+            f"{'-' if p99 is None else f'{p99:.0f} ms'}")
 
     def draw(self) -> None:
         text = self.line()

@@ -1,6 +1,11 @@
 """Scenarios: the YAML model and loader, the step types, the timeline player, the built-ins."""
 
-from chaos.scenario._durations import format_duration, parse_duration
+from chaos.scenario._durations import (
+    format_duration,
+    format_offset,
+    parse_duration,
+    parse_offset,
+)
 from chaos.scenario._errors import ScenarioError
 from chaos.scenario.builtins import (
     DEFAULT_SCENARIO,
@@ -13,8 +18,10 @@ from chaos.scenario.builtins import (
 from chaos.scenario.context import (
     BackendControl,
     DatabaseControl,
+    FleetClocks,
     FleetInfo,
     L3Control,
+    L3Impairments,
     OperatorControl,
     StepContext,
     ToxicSpec,
@@ -34,8 +41,10 @@ __all__ = [
     "DatabaseControl",
     "FaultWindow",
     "Fleet",
+    "FleetClocks",
     "FleetInfo",
     "L3Control",
+    "L3Impairments",
     "Link",
     "OperatorControl",
     "Scenario",
@@ -49,12 +58,14 @@ __all__ = [
     "UnknownStepType",
     "builtin_names",
     "format_duration",
+    "format_offset",
     "get_step_type",
     "list_builtins",
     "load_builtin",
     "load_scenario_file",
     "load_scenario_text",
     "parse_duration",
+    "parse_offset",
     "registry",
     "resolve_scenario",
 ]

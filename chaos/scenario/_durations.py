@@ -1,4 +1,5 @@
-"""Durations as people write them: ``20s``, ``1m30s``, ``500ms``, ``1.5`` (seconds)."""
+"""Durations as people write them: ``20s``, ``1m30s``, ``2h``, ``500ms``, ``1.5`` (seconds);
+signed offsets (``-90s``, ``+1h30m``) for steps that shift something rather than last."""
 
 from __future__ import annotations
 
@@ -50,3 +51,35 @@ def format_duration(seconds: float) -> str:
     if minutes >= 1:
         return f"{int(minutes)}m{rest:g}s" if rest else f"{int(minutes)}m"
     return f"{rest:g}s"
+
+
+def parse_offset(value: object) -> float:
+    """Return signed seconds: a duration with an optional leading ``+`` or ``-``
+    (``-90s``, ``2h``, ``+1h30m``), or a number of seconds of either sign. ``ValueError``
+    otherwise. A clock that is behind is as real in the field as one that is ahead."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if not math.isfinite(float(value)):
+            raise ValueError(f"expected an offset like '-90s' or '2h', got {value!r}")
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip()
+        sign = -1.0 if text.startswith("-") else 1.0
+        body = text[1:] if text[:1] in ("+", "-") else text
+        if body.strip()[:1] in ("+", "-", ""):
+            raise ValueError(f"expected an offset like '-90s' or '2h', got {value!r}")
+        try:
+            return sign * parse_duration(body)
+        except ValueError:
+            raise ValueError(f"expected an offset like '-90s' or '2h', got {value!r}") from None
+    raise ValueError(f"expected an offset like '-90s' or '2h', got {value!r}")
+
+
+def format_offset(seconds: float) -> str:
+    """Signed, with hours for long ones: ``7200`` -> ``+2h``, ``-90`` -> ``-1m30s``,
+    ``5400`` -> ``+1h30m``."""
+    sign = "-" if seconds < 0 else "+"
+    rest = abs(seconds)
+    hours, rest = divmod(rest, 3600.0)
+    if hours < 1:
+        return sign + format_duration(rest)
+    return f"{sign}{int(hours)}h" + (format_duration(rest) if rest else "")

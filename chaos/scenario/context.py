@@ -111,6 +111,20 @@ class FleetInfo(Protocol):
     def node_ids(self) -> Sequence[str]: ...
 
 
+@runtime_checkable
+class FleetClocks(Protocol):
+    """The fleet's node clocks, offered by the same object as ``FleetInfo`` where the run
+    drives the fleet itself (``simulator.Fleet.set_clock_skew``).
+
+    A skewed node writes ``captured_at`` ``offset_s`` off the true time (negative: behind);
+    the fleet's ledger records the offset per detection, so latency is still measured from
+    the true generation time. ``clear_clock_skew`` sets the clocks right again.
+    """
+
+    async def set_clock_skew(self, node_ids: Sequence[str], offset_s: float) -> None: ...
+    async def clear_clock_skew(self, node_ids: Sequence[str]) -> None: ...
+
+
 class StepContext(Protocol):
     """Everything a step may use. ``None`` = not available in this run (see ``unavailable``)."""
 
@@ -139,6 +153,16 @@ L3_IMPAIRMENTS = "l3.impairments"
 and says it can impair here."""
 
 
+FLEET_CLOCKS = "fleet.clocks"
+"""The capability of ``clock_skew``: ``ctx.fleet`` that is also a ``FleetClocks``."""
+
+
+def _fleet_clocks_missing(ctx: StepContext) -> str | None:
+    if isinstance(ctx.fleet, FleetClocks):
+        return None
+    return "this run's fleet cannot set its nodes' clocks (no FleetClocks)"
+
+
 def _l3_impairments_missing(ctx: StepContext) -> str | None:
     if ctx.l3 is None:
         return None  # the l3 member's own reason is given below
@@ -162,9 +186,12 @@ def missing_capability(ctx: StepContext, capability: str) -> str | None:
 
     A dotted capability (``database.power_cut``) is a feature of a member: it needs that
     member and no entry of its own in ``unavailable`` (the run says when it lacks it).
-    ``l3.impairments`` also asks the L3 member itself (``L3Impairments``).
+    ``l3.impairments`` also asks the L3 member itself (``L3Impairments``), and
+    ``fleet.clocks`` the fleet member (``FleetClocks``).
     """
     if capability == L3_IMPAIRMENTS and (reason := _l3_impairments_missing(ctx)) is not None:
+        return reason
+    if capability == FLEET_CLOCKS and (reason := _fleet_clocks_missing(ctx)) is not None:
         return reason
     member = capability.partition(".")[0]
     own = ctx.unavailable.get(capability) if member != capability else None

@@ -1,4 +1,4 @@
-"""The scenario as plain, validated data (DESIGN section 8)."""
+"""The scenario as plain, validated data (the format is chaos/scenario/FORMAT.md)."""
 
 from __future__ import annotations
 

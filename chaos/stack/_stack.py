@@ -18,6 +18,11 @@ leaves it up and restarting, killing or power-cutting the database is a fault of
 with ``StackOptions(power_cut=True)``). Every process is owned by
 PID and every namespace removed on close, also after a failed start, Ctrl-C or a crash of
 this process (the L3 layer's atexit/signal handlers and leftover sweep).
+
+With ``StackOptions(tls=True)`` the backend serves HTTPS/WSS with a certificate from a
+throwaway CA made for the run (``chaos.tls_ca``; in a private temp dir removed on close).
+The proxies and the L3 links are TCP, so the TLS handshake itself crosses every fault;
+the client URLs become ``https://`` and ``ca_file`` is what clients must trust.
 """
 
 from __future__ import annotations
@@ -26,17 +31,29 @@ import asyncio
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
+from chaos.stack._containers import (
+    POSTGRES_ENV,
+    TOXIPROXY_ENV,
+    Choice,
+    ContainerPostgres,
+    ContainerToxiproxy,
+    backend_choice,
+    require_docker,
+)
 from chaos.stack._processes import kill_tree, signal_tree
 
 if TYPE_CHECKING:
@@ -69,13 +86,19 @@ class StackOptions:
     ``l3_links``: which links cross a network namespace (only where L3 is available).
     ``echo``: where the one line per startup step goes (None: silent).
     ``power_cut``: put the data dir on a lazy filesystem so ``power_cut`` steps can run
-    (slower: FUSE in user space; without FUSE the stack starts anyway and says why)."""
+    (slower: FUSE in user space; without FUSE the stack starts anyway and says why).
+    ``tls``: serve the backend over TLS with a throwaway CA (``Stack.ca_file``)."""
 
     data_dir: Path | None = None
     backend_env: Mapping[str, str] = field(default_factory=dict)
     l3_links: Sequence[str] = LINK_NAMES
     echo: Callable[[str], None] | None = None
     power_cut: bool = False
+    #: ``docker``: PostgreSQL / Toxiproxy as containers (chaos.stack._containers); the
+    #: default comes from SENTINEL_CHAOS_POSTGRES / SENTINEL_CHAOS_TOXIPROXY (embedded).
+    postgres: Choice = field(default_factory=lambda: backend_choice(POSTGRES_ENV))
+    toxiproxy: Choice = field(default_factory=lambda: backend_choice(TOXIPROXY_ENV))
+    tls: bool = False
 
 
 class Stack:
@@ -86,12 +109,14 @@ class Stack:
     ``stream_url`` (dashboards connect here), ``backend_url`` (direct), ``toxiproxy_url``,
     ``database_url`` (direct; the backend's goes through the ``database`` proxy), the three
     tokens, ``links`` (L3 links by name), ``l3_reason`` (why there is no L3, or None) and
-    ``power_cut_reason`` (why a power cut cannot be simulated, or None).
+    ``power_cut_reason`` (why a power cut cannot be simulated, or None), ``ca_file`` (the
+    throwaway CA clients trust with ``tls=True``, else None).
     """
 
     def __init__(self, options: StackOptions | None = None, **kw: Any) -> None:
         self.options = options or StackOptions(**kw)
-        self.postgres: EmbeddedPostgres | None = None
+        self.postgres: EmbeddedPostgres | ContainerPostgres | None = None
+        self._toxiproxy_container: ContainerToxiproxy | None = None
         self.backend: BackendProcess | None = None
         self.toxiproxy: ToxiproxyHandle | None = None
         self.links: dict[str, L3Link] = {}
@@ -107,6 +132,8 @@ class Stack:
         self.viewer_token = secrets.token_urlsafe(24)
         self.proxy_urls: dict[str, str] = {}
         self.client_urls: dict[str, str] = {}
+        self.ca_file: Path | None = None
+        self._tls_dir: Path | None = None
         self._closed = False
 
     # -- addresses ---------------------------------------------------------------
@@ -150,18 +177,24 @@ class Stack:
             out["L3"] = f"unavailable: {self.l3_reason}"
         if self.lazyfs is not None:
             out["lazy filesystem"] = f"{self.lazyfs.path} (backing {self.lazyfs.backing})"
+        if self.ca_file is not None:
+            out["TLS CA file (--ca-file)"] = str(self.ca_file)
         return out
 
     def environment(self) -> dict[str, str]:
         """For the report: what this run's stack was made of."""
         assert self.toxiproxy is not None
-        env = {"backend": self.backend_url, "database": "embedded PostgreSQL "
+        env = {"backend": self.backend_url, "database": (
+               "PostgreSQL in a container " if isinstance(self.postgres, ContainerPostgres)
+               else "embedded PostgreSQL ")
                + (f"(data dir {self.options.data_dir})" if self.options.data_dir
                   else "(throwaway data dir)")
                + (", on a lazy filesystem (power cuts)" if self.lazyfs is not None else ""),
                "toxiproxy": f"{self.toxiproxy.kind} at {self.toxiproxy.url}",
                "l3": (", ".join(f"{n}: netns {lk.namespace}" for n, lk in self.links.items())
                       or f"unavailable: {self.l3_reason}")}
+        if self.ca_file is not None:
+            env["tls"] = "backend over TLS, certificate from a throwaway CA"
         return env
 
     def _echo(self, text: str) -> None:
@@ -171,6 +204,8 @@ class Stack:
     # -- lifecycle ---------------------------------------------------------------
     def start(self) -> Stack:
         try:
+            if "docker" in (self.options.postgres, self.options.toxiproxy):
+                require_docker()
             self._start_database()
             self._start_links()
             self._start_toxiproxy()
@@ -183,6 +218,12 @@ class Stack:
         return self
 
     def _start_database(self) -> None:
+        if self.options.postgres == "docker":
+            box = self.postgres = ContainerPostgres().start()
+            asyncio.run(_ensure_database(box.dsn, DATABASE_NAME))
+            self.database_url = box.dsn_for(DATABASE_NAME)
+            self._echo(f"postgres: container {box.spec.image} on {box.host}:{box.port}")
+            return
         from sentinel_backend.pg import EmbeddedPostgres
 
         pg = self.postgres = EmbeddedPostgres(self._mount_lazyfs() or self.options.data_dir)
@@ -212,14 +253,31 @@ class Stack:
     def _start_backend(self) -> None:
         from sentinel_backend.launcher import BackendProcess
 
+        cert, key = self._server_certificate()
         backend = self.backend = BackendProcess(
             self.backend_database_url, env=dict(self.options.backend_env),
             enrollment_key=self.enrollment_key, operator_token=self.operator_token,
-            viewer_token=self.viewer_token)
+            viewer_token=self.viewer_token, ssl_certfile=cert, ssl_keyfile=key,
+            ca_file=self.ca_file)
         backend.start(timeout=60.0)
         planted = sorted(k for k in self.options.backend_env if k.startswith("SENTINEL_FAULT"))
         self._echo(f"backend: pid {backend.pid} at {backend.url}"
                    + (f" (planted faults: {', '.join(planted)})" if planted else ""))
+
+    def _server_certificate(self) -> tuple[Path | None, Path | None]:
+        """With ``tls``: a throwaway CA and a server certificate for loopback and the L3
+        links' root-side addresses (where the proxies listen), in a private temp dir."""
+        if not self.options.tls:
+            return None, None
+        from chaos.tls_ca import LOOPBACK_NAMES, ThrowawayCa
+
+        directory = self._tls_dir = Path(tempfile.mkdtemp(prefix="sentinel-stack-tls-"))
+        ca = ThrowawayCa("sentinel-chaos stack CA")
+        self.ca_file = ca.write_ca_cert(directory / "ca.crt")
+        names = dict.fromkeys([*LOOPBACK_NAMES, *(lk.root_address for lk in self.links.values())])
+        files = ca.issue(directory, "server", "localhost", list(names))
+        self._echo(f"tls: throwaway CA {self.ca_file}; server certificate for {', '.join(names)}")
+        return files.cert, files.key
 
     def _start_links(self) -> None:
         if not self.options.l3_links:
@@ -241,7 +299,14 @@ class Stack:
     def _start_toxiproxy(self) -> None:
         from chaos.toxiproxy import ToxiproxyControl, acquire_toxiproxy
 
-        handle = self.toxiproxy = acquire_toxiproxy(prefer_subprocess=True)
+        if self.options.toxiproxy == "docker":
+            from chaos.toxiproxy import ToxiproxyHandle
+            from sentinel_backend.pg import free_port
+
+            self._toxiproxy_container = ContainerToxiproxy(free_port()).start()
+            handle = self.toxiproxy = ToxiproxyHandle(self._toxiproxy_container.url, "url")
+        else:
+            handle = self.toxiproxy = acquire_toxiproxy(prefer_subprocess=True)
         assert self.postgres is not None
         upstream = f"{self.postgres.host}:{self.postgres.port}"
         with ToxiproxyControl(handle.url) as control:
@@ -268,9 +333,10 @@ class Stack:
                 with contextlib.suppress(Exception):
                     control.delete_proxy(name)
                 proxies[name] = control.create_proxy(name, upstream, f"{listen_host}:0")
+        scheme = "https" if self.options.tls else "http"
         for name, info in proxies.items():
             host, port = info.listen_host_port
-            self.proxy_urls[name] = f"http://{host}:{port}"
+            self.proxy_urls[name] = f"{scheme}://{host}:{port}"
             self.client_urls[name] = self.proxy_urls[name]
         self._echo(f"toxiproxy: proxies ingest "
                    f"{self.proxy_urls['ingest']}, stream {self.proxy_urls['stream']} -> "
@@ -280,7 +346,8 @@ class Stack:
         from sentinel_backend.pg import free_port
 
         for name, link in self.links.items():
-            host, _, port = self.proxy_urls[name].removeprefix("http://").rpartition(":")
+            proxy = urlsplit(self.proxy_urls[name])
+            host, port = proxy.hostname, proxy.port
             listen_port = free_port()
             proc = subprocess.Popen(
                 [sys.executable, "-m", "chaos.stack.relay", "--netns", link.namespace,
@@ -288,7 +355,7 @@ class Stack:
                 stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
             self.relays[name] = proc
             _wait_port("127.0.0.1", listen_port, proc, 15.0)
-            self.client_urls[name] = f"http://127.0.0.1:{listen_port}"
+            self.client_urls[name] = f"{proxy.scheme}://127.0.0.1:{listen_port}"
             self._echo(f"relay: {name} pid {proc.pid} 127.0.0.1:{listen_port} -> "
                        f"netns {link.namespace} -> {host}:{port}")
 
@@ -300,6 +367,8 @@ class Stack:
         for proc in self.relays.values():
             _stop_process(proc)
         self.relays.clear()
+        if self._toxiproxy_container is not None:
+            self._toxiproxy_container.close()
         if self.toxiproxy is not None:
             with contextlib.suppress(Exception):
                 self.toxiproxy.close()
@@ -316,6 +385,8 @@ class Stack:
         if self.lazyfs is not None:
             with contextlib.suppress(Exception):
                 self.lazyfs.close()
+        if self._tls_dir is not None:
+            shutil.rmtree(self._tls_dir, ignore_errors=True)
         self._echo("stack: stopped")
 
     # -- crash-class faults (blocking: the step adapters run them in a thread) -----------

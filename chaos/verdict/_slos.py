@@ -46,7 +46,9 @@ def integrity_slos(integ: Integrity, acc: Accounting, cover: Coverage, slos: Slo
                 f"{integ.unexpected} never generated; {idem} retries of committed "
                 "detections answered as duplicates", exercised=idem > 0),
         at_most("ledger_gaps", ledger_gaps, 0, "identities",
-                "holes the fleet found in its own sequence of identities"),
+                "seqs missing from the fleet's own ledger between each node's first and "
+                "last generated detection (a seq counter that skipped or a ledger row lost: "
+                "what the ledger lacks cannot be judged); not the dashboards' stream gaps"),
     ]
 
 

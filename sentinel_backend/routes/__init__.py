@@ -9,10 +9,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from . import blackout, commands, detections, health, nodes
-from .detections import post_batch, post_detection
+from .detections import list_detections, post_batch, post_detection
 from .nodes import heartbeat_route, register
 
-__all__ = ["heartbeat_route", "post_batch", "post_detection", "register", "router"]
+__all__ = ["heartbeat_route", "list_detections", "post_batch", "post_detection", "register",
+           "router"]
 
 router = APIRouter()
 for _family in (nodes, detections, blackout, commands, health):

@@ -22,7 +22,7 @@ from ..validation import (
     batch_items,
     detection_query,
     encode_cursor,
-    may_hold_nul,
+    needs_deep_check,
     validate_detection,
 )
 from ._input import refused_as
@@ -43,7 +43,7 @@ async def post_detection(request: Request) -> Response:
     who = await core.principal(request, "node")
     body, raw = await read_json_raw(request, core.settings.max_body_bytes)
     with refused_as(422):
-        det = validate_detection(body, deep_check=may_hold_nul(raw))
+        det = validate_detection(body, deep_check=needs_deep_check(raw))
     if det.node_id != who.node_id:
         raise ApiError(403, f"this node token belongs to {who.node_id}, not {det.node_id}")
     started = request.scope.get("sentinel.t0")
@@ -87,7 +87,7 @@ async def post_batch(request: Request) -> Response:
     core = core_of(request)
     who = await core.principal(request, "node")
     body, raw = await read_json_raw(request, core.settings.max_body_bytes)
-    deep = may_hold_nul(raw)
+    deep = needs_deep_check(raw)
     with refused_as(422):
         items = batch_items(body)
     results: list[dict[str, Any] | None] = [None] * len(items)

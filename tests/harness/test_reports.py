@@ -57,6 +57,9 @@ def flatten(value: Any, prefix: str = "") -> set[str]:
 
 def run_once(tmp_path: Path, evidence: Evidence) -> tuple[Verdict, Path]:
     scenario = resolve_scenario("smoke")
+    # The constructed evidence takes no recovery path; smoke's required ones are judged in
+    # tests/harness/test_verdict_deep.py.
+    scenario = replace(scenario, slos=replace(scenario.slos, require_exercised=()))
     verdict = compute_verdict(evidence, scenario.slos)
     run = RunInfo(scenario=scenario, environment={**basic_environment(), "l3": "skipped"},
                   started_at=T0, ended_at=T0 + 40)
@@ -121,14 +124,20 @@ def test_html_is_self_contained_with_svg_plots_and_shaded_fault_windows(tmp_path
 
 def test_summary_leads_with_the_verdict() -> None:
     scenario = resolve_scenario("smoke")
-    failing = compute_verdict(faulty_evidence(), scenario.slos)
+    slos = replace(scenario.slos, require_exercised=())
+    failing = compute_verdict(faulty_evidence(), slos)
     text = render_summary(failing, "smoke")
     first = text.splitlines()[0]
     assert first.startswith("FAIL  smoke") and "lost" in first
     assert "delivery, in faults" in text and "skipped steps" in text
     assert "needs root" in text
-    passing = render_summary(compute_verdict(clean_evidence(), scenario.slos), "smoke")
+    passing = render_summary(compute_verdict(clean_evidence(), slos), "smoke")
     assert passing.startswith("PASS  smoke: all")
+    assert "ok*" in passing and "held, but the recovery path" in passing
+    assert "exercised: " in passing and "not exercised: idempotency" in passing
+    # smoke requires idempotency and resume: evidence that took neither path fails there
+    required = render_summary(compute_verdict(clean_evidence(), scenario.slos), "smoke")
+    assert required.startswith("FAIL  smoke") and "exercised:idempotency" in required
 
 
 def test_publish_writes_everything_and_the_evidence_can_be_judged_again(

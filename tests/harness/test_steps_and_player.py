@@ -21,7 +21,7 @@ from ._recording import recording_context
 
 ALL_KINDS = {"toxic", "cut", "loss", "partition", "bandwidth", "flap", "blackout",
              "kill_backend", "restart_db", "kill_db", "power_cut", "pause_backend", "delay",
-             "duplicate", "corrupt", "reorder"}
+             "duplicate", "corrupt", "reorder", "clock_skew"}
 
 
 def scenario(steps: str, duration: str = "30s") -> Scenario:
@@ -35,7 +35,7 @@ def test_every_step_type_is_registered() -> None:
         assert issubclass(step_type, Action) and step_type.kind == kind
         assert step_type.summary, kind
         assert step_type.capability.partition(".")[0] in (
-            "toxiproxy", "l3", "backend", "database", "operator")
+            "toxiproxy", "l3", "backend", "database", "operator", "fleet")
 
 
 def test_unknown_step_type_names_the_known_ones() -> None:

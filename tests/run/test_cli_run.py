@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 def test_smoke_passes_and_writes_every_report(tmp_path: Path) -> None:
     out = tmp_path / "report"
-    proc = sentinel_chaos("run", "--scenario", "smoke", "--nodes", "10", "--duration", "22s",
+    proc = sentinel_chaos("run", "--scenario", "smoke", "--nodes", "10", "--duration", "27s",
                           "--report-dir", str(out), "--junit", str(out / "junit.xml"),
                           cwd=tmp_path)
     assert proc.returncode == 0, explain(proc)
@@ -45,7 +45,8 @@ def test_arctic_satlink_with_real_packet_loss(tmp_path: Path) -> None:
     assert proc.returncode == 0, explain(proc)
     data = report(out)
     kinds = {w["kind"]: w["status"] for w in data["fault_windows"]}
-    assert kinds == {"loss": "applied", "toxic": "applied"}, data["fault_windows"]
+    assert kinds == {"loss": "applied", "delay": "applied", "toxic": "applied"}, (
+        data["fault_windows"])
     assert "netns" in data["environment"]["l3"]
     assert data["integrity"]["lost"] == 0 and data["integrity"]["duplicated"] == 0
 

@@ -10,25 +10,27 @@ import httpx
 
 from simulator.ledger import Ledger
 from simulator.payloads import content_hash
+from simulator.protocol import DETECTIONS_PATH, parse_stored_page, stored_page_params
+
+
+#: Pages read at most (x 1000 items): a bound no test comes near.
+_MAX_PAGES = 10_000
 
 
 def stored_detections(url: str, token: str) -> list[dict[str, Any]]:
-    """Every stored detection, through GET /api/detections (paginated by cursor)."""
+    """Every stored detection, through GET /api/detections, paged as the protocol says."""
     items: list[dict[str, Any]] = []
     cursor: str | None = None
     with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"},
                       timeout=30) as c:
-        while True:
-            params: dict[str, str | int] = {"limit": 1000}
-            if cursor:
-                params["cursor"] = cursor
-            r = c.get("/api/detections", params=params)
+        for _page in range(_MAX_PAGES):
+            r = c.get(DETECTIONS_PATH, params=stored_page_params(None, cursor))
             r.raise_for_status()
-            body = r.json()
-            items.extend(body["items"])
-            cursor = body.get("next_cursor")
-            if not cursor:
+            page, cursor = parse_stored_page(r.json())
+            items.extend(page)
+            if cursor is None:
                 return items
+    raise AssertionError(f"more than {_MAX_PAGES} pages of stored detections")
 
 
 def check_exactly_once(state: Path, items: list[dict[str, Any]]) -> dict[str, int]:

@@ -348,6 +348,7 @@ class _Sink:
     def __init__(self) -> None:
         self.batch = TickBatch()
         self.stream_cache: dict[int, tuple[int | None, int | None]] = {}
+        self.first_events: dict[int, dict[str, Any]] = {}
 
     def stream_info(self, seq: int, event: dict[str, Any]) -> tuple[int | None, int | None]:
         return self.stream_cache.setdefault(seq, (None, None))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,13 +17,7 @@ from pathlib import Path
 
 import pytest
 
-
-def _dead_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = int(s.getsockname()[1])
-    s.close()
-    return port
+from simulator import free_port
 
 
 def _start(state: Path, port: int) -> subprocess.Popen[bytes]:
@@ -69,7 +62,7 @@ def _wait_rows(db: Path, at_least: int, timeout: float) -> None:
 
 
 def test_kill9_keeps_outbox_and_seq(tmp_path: Path) -> None:
-    port = _dead_port()
+    port = free_port()
     db = tmp_path / "fleet.db"
     p = _start(tmp_path, port)
     try:

@@ -4,38 +4,20 @@ that hangs with its sockets open (unlike a kill, connections neither close nor r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Self
 
-from chaos.scenario._yaml import Field
-from chaos.scenario.context import StepContext
-from chaos.scenario.steps._base import Action, Link
+from chaos.scenario.steps._outage import ProcessOutage
 
 
 @dataclass(frozen=True)
-class PauseBackend(Action):
+class PauseBackend(ProcessOutage):
     kind = "pause_backend"
     capability = "backend"
     summary = "freeze the backend (SIGSTOP), resume it after 'for' (SIGCONT)"
-
-    @classmethod
-    def parse(cls, params: Field, link: Link | None) -> Self:
-        params.only(())
-        return cls()
-
-    async def start(self, ctx: StepContext) -> None:
-        assert ctx.backend is not None
-        await ctx.backend.pause()
-
-    async def stop(self, ctx: StepContext) -> None:
-        assert ctx.backend is not None
-        await ctx.backend.resume()
-
-    def exclusive(self) -> str | None:
-        # A kill_backend's restart would start a new backend while this one is stopped.
-        return "the backend process"
-
-    def describe(self) -> str:
-        return "backend paused (SIGSTOP)"
+    # One backend process: a kill_backend's restart would start a second one while this one
+    # is stopped, so the two share "the backend process".
+    target, down, up = "backend", "pause", "resume"
+    shared = "the backend process"
+    description = "backend paused (SIGSTOP)"
 
 
 STEP = PauseBackend

@@ -3,37 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Self
 
-from chaos.scenario._yaml import Field
-from chaos.scenario.context import StepContext
-from chaos.scenario.steps._base import Action, Link
+from chaos.scenario.steps._outage import ProcessOutage
 
 
 @dataclass(frozen=True)
-class RestartDb(Action):
+class RestartDb(ProcessOutage):
     kind = "restart_db"
     capability = "database"
     summary = "stop the database, start it again after 'for'"
-
-    @classmethod
-    def parse(cls, params: Field, link: Link | None) -> Self:
-        params.only(())
-        return cls()
-
-    async def start(self, ctx: StepContext) -> None:
-        assert ctx.database is not None
-        await ctx.database.stop()
-
-    async def stop(self, ctx: StepContext) -> None:
-        assert ctx.database is not None
-        await ctx.database.start()
-
-    def exclusive(self) -> str | None:
-        return "the database process"
-
-    def describe(self) -> str:
-        return "database stopped"
+    target, down, up = "database", "stop", "start"
+    shared = "the database process"
+    description = "database stopped"
 
 
 STEP = RestartDb
