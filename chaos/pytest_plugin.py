@@ -17,7 +17,8 @@ Marker ``chaos``: a resilience gate that runs a chaos scenario.
 Options (command line, or the ini keys ``sentinel_postgres`` / ``sentinel_toxiproxy``):
 ``--sentinel-postgres=docker`` and ``--sentinel-toxiproxy=docker`` start PostgreSQL and
 Toxiproxy as containers (testcontainers; the ``docker`` extra) instead of the embedded
-ones; without Docker the fixtures fail with "Docker is not available: ...".
+ones; without Docker the fixtures fail with "Docker is not available: ...". Only that
+refusal and the container configuration are tested here (no Docker engine in CI).
 
 A ten-line gate::
 

@@ -1,4 +1,8 @@
-"""The backend reads the gate needs, straight from the API (docs/api.md), not via the proxies."""
+"""The backend reads the gate needs, never via the fault proxies: from the database when
+the gate has ``--database-url`` (``_database``: the real commit times, the stream of the
+run's window, the audit rows), else from the API (docs/api.md), which tells neither the
+commit time of a row's transaction nor the stream's other event types nor the audit log,
+so those SLOs are then judged "not measurable" with the reason."""
 
 from __future__ import annotations
 
@@ -6,7 +10,10 @@ import logging
 from datetime import datetime
 from urllib.parse import urlencode
 
-from chaos.verdict import StoredDetection
+import asyncpg
+
+from chaos.verdict import AuditRow, StoredDetection, StreamEvent
+from loadtests._database import read_audit_rows, read_stored, read_stream_window
 from loadtests._http import HttpError, request_json
 from loadtests._options import RunOptions
 from loadtests._tls import ssl_context
@@ -18,7 +25,11 @@ from simulator.protocol import (
     stored_page_params,
 )
 
-__all__ = ["stored_detections", "stream_head"]
+__all__ = ["FROM_API", "read_run_rows", "read_stored_rows", "stored_detections",
+           "stream_head"]
+
+#: ``commit_times`` of a run judged from the API (the verdict prefixes "not measurable").
+FROM_API = "judged from the API (the gate has no --database-url)"
 
 log = logging.getLogger("loadtests.backend")
 
@@ -63,3 +74,31 @@ def stored_detections(opts: RunOptions, node_ids: list[str]) -> list[StoredDetec
             if cursor is None:
                 break
     return stored
+
+
+def read_stored_rows(opts: RunOptions, node_ids: list[str]
+                     ) -> tuple[list[StoredDetection], str]:
+    """The stored rows of these nodes and ``commit_times`` (``"measured"`` or why not)."""
+    if opts.database_url:
+        return read_stored(opts.database_url, node_ids)
+    return stored_detections(opts, node_ids), FROM_API
+
+
+def read_run_rows(opts: RunOptions, node_ids: list[str], since: int | None, upto: int
+                  ) -> tuple[list[StreamEvent] | None, list[AuditRow] | None, list[str]]:
+    """The stream events after ``since`` (the head at the start) up to ``upto`` and the
+    audit rows of these nodes (``None``, ``None`` from the API), and what could not be
+    read (a harness error: the database was asked for and did not answer)."""
+    if not opts.database_url:
+        return None, None, []
+    errors: list[str] = []
+    stream: list[StreamEvent] | None = None
+    audit: list[AuditRow] | None = None
+    try:
+        if since is not None:
+            stream = read_stream_window(opts.database_url, since, upto)
+        audit = read_audit_rows(opts.database_url, node_ids)
+    except (OSError, asyncpg.PostgresError) as exc:  # TimeoutError is an OSError
+        errors.append(f"cannot read the run's stream and audit rows from --database-url: "
+                      f"{exc}")
+    return stream, audit, errors

@@ -5,7 +5,11 @@ the users, the subscription keeps reading so the gate can drain it to the last s
 event (a dashboard that is switched off at the stop cannot prove it got everything).
 Every detection event it accepts is recorded (stream seq, identity, receive, commit and
 capture times, content hash) for the verdict, which computes delivery latency, missing
-events and the p99 inside and outside fault windows from them.
+events and the p99 inside and outside fault windows from them; so is every stream seq of
+any type, and how the subscription went: its sessions, the resumes (a session opened with
+``?since=`` after a break) and how many events they replayed (up to the resumed
+session's ``hello.head``: what the server read back from the database), and its 4008
+closes (too slow).
 websocket-client uses plain ``socket``, which Locust's gevent monkey-patching makes
 cooperative, so a blocking ``recv`` only blocks this greenlet. Over ``wss://`` it verifies
 the server with the run's shared TLS context (``ssl_context``; gevent's, so TLS reads are
@@ -27,6 +31,7 @@ import gevent
 import websocket
 
 from simulator.protocol import (
+    CLOSE_TOO_SLOW,
     EVENT_DETECTION,
     FRAME_EVENTS,
     FRAME_HELLO,
@@ -78,6 +83,10 @@ class DashboardSession:
         self.duplicates = 0
         self.gaps = 0
         self.connects = 0
+        self.resumes = 0
+        self.replayed = 0
+        self.slow_closes = 0
+        self._replay_upto = 0  # a resumed session's hello.head: events up to it are replayed
         self.fatal: str | None = None
         self._closing = False
         self._greenlet: gevent.Greenlet | None = None
@@ -109,13 +118,16 @@ class DashboardSession:
             started = time.perf_counter()
             connected = False
             try:
-                url = stream_url(self.base_url, self.last_seq, self.token)
+                since = self.last_seq
+                url = stream_url(self.base_url, since, self.token)
                 self._ws = websocket.create_connection(url, timeout=self.connect_timeout,
                                                        sslopt=self.sslopt)
                 connected = True
                 self.connects += 1
+                resumed = self.connects > 1 and since is not None
+                self.resumes += int(resumed)
                 backoff = 0.1
-                self._read(self._ws)
+                self._read(self._ws, resumed)
             except (websocket.WebSocketException, OSError, ValueError) as exc:
                 if self._closing:
                     return
@@ -133,11 +145,14 @@ class DashboardSession:
             gevent.sleep(backoff)  # then resume from last_seq: nothing lost, nothing repeated
             backoff = min(backoff * 2, 1.0)  # a short cap: a healed link is used within ~1 s
 
-    def _read(self, ws: websocket.WebSocket) -> None:
+    def _read(self, ws: websocket.WebSocket, resumed: bool) -> None:
+        """Read one session; ``resumed``: it was opened with ``?since=`` after a break."""
+        self._replay_upto = 0
         while not self._closing:
             opcode, data = ws.recv_data(control_frame=False)
             if opcode == websocket.ABNF.OPCODE_CLOSE:
                 code = struct.unpack("!H", data[:2])[0] if len(data) >= 2 else None
+                self.slow_closes += int(code == CLOSE_TOO_SLOW)
                 if close_action(code) is CloseAction.FATAL:
                     self.fatal = f"closed with {code}: {data[2:].decode(errors='replace')}"
                     log.error("dashboard %s: %s (check SENTINEL_VIEWER_TOKEN)", self.name,
@@ -151,6 +166,8 @@ class DashboardSession:
                 if self.last_seq is None:
                     self.last_seq = int(frame.get("head", 0))
                     self.baseline_seq = self.last_seq
+                if resumed:
+                    self._replay_upto = int(frame.get("head", 0))
                 # a 5 s heartbeat: a silent link for 3 of them is a dead link
                 ws.settimeout(max(3.0 * float(frame.get("heartbeat_s", 5)), 2.0))
             elif kind == FRAME_EVENTS:
@@ -168,6 +185,7 @@ class DashboardSession:
         if seq != last + 1:
             self.gaps += seq - last - 1
         self.last_seq = seq
+        self.replayed += int(seq <= self._replay_upto)
         received = time.time()
         committed = _epoch(event.get("committed_at"))
         latency_ms = (received - committed) * 1000.0 if committed is not None else 0.0
@@ -186,6 +204,7 @@ class DashboardSession:
         return {
             "name": self.name, "events": self.events, "stream_seqs": self.stream_seqs,
             "baseline_seq": self.baseline_seq, "duplicates": self.duplicates,
-            "gaps": self.gaps, "sessions": self.connects, "fatal": self.fatal,
+            "gaps": self.gaps, "sessions": self.connects, "resumes": self.resumes,
+            "replayed": self.replayed, "slow_closes": self.slow_closes, "fatal": self.fatal,
             "last_seq": self.last_seq, "reached_at": reached_at,
         }

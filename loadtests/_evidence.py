@@ -7,6 +7,10 @@ flushed first, bounded, so a detection generated just before the stop is sent ra
 counted lost; then every generated identity), and ``drain`` to a stream seq the master
 picked from the database (every dashboard reads on until it has seen that far). Both
 answers are plain lists of tuples: they travel master<-worker as msgpack.
+
+Besides the ledger (every generated identity, every send attempt and its ack), each
+process keeps the state changes its edge users asked for (their registrations, with the
+request's window and how it ended), which the gate matches against the audit log.
 """
 
 from __future__ import annotations
@@ -20,12 +24,31 @@ import gevent.event
 
 from loadtests._dashboard import DashboardSession
 
-__all__ = ["EdgeOutbox", "GeneratedRow", "ProcessEvidence", "evidence_for", "forget"]
+__all__ = [
+    "CHANGE_MADE",
+    "CHANGE_REFUSED",
+    "CHANGE_UNKNOWN",
+    "AttemptRow",
+    "ChangeRow",
+    "EdgeOutbox",
+    "GeneratedRow",
+    "ProcessEvidence",
+    "evidence_for",
+    "forget",
+]
 
 BACKLOG_EVERY_S = 1.0
 
-# (node_id, seq, content_hash, captured_at, acked_at, ack_status): one generated detection.
-GeneratedRow = tuple[str, int, int, float, float | None, int | None]
+# (at, outcome, batch, duplicate): one send of one detection (``SendAttempt``'s fields).
+AttemptRow = tuple[float, str, bool, bool]
+# (node_id, seq, content_hash, captured_at, acked_at, ack_status, attempts): one generated
+# detection with every send of it, in order.
+GeneratedRow = tuple[str, int, int, float, float | None, int | None, list[AttemptRow]]
+# How a state change a client asked for ended: answered 2xx, refused (4xx), or not known
+# (the answer was lost or was a 5xx: the change may or may not have been made).
+CHANGE_MADE, CHANGE_REFUSED, CHANGE_UNKNOWN = "made", "refused", "unknown"
+# (kind, actor, target, requested_at, answered_at, outcome): one state change asked for.
+ChangeRow = tuple[str, str, str, float, float, str]
 
 
 class EdgeOutbox(Protocol):
@@ -47,6 +70,8 @@ class ProcessEvidence:
         self.nodes: list[str] = []
         self.generated: dict[tuple[str, int], tuple[int, float]] = {}  # -> (hash, captured)
         self.acked: dict[tuple[str, int], tuple[float, int]] = {}  # -> (acked_at, status)
+        self.attempts: dict[tuple[str, int], list[AttemptRow]] = {}
+        self.changes: list[ChangeRow] = []
         self.counters: Counter[str] = Counter()
         self.dashboards: list[DashboardSession] = []
         self.edges: list[EdgeOutbox] = []
@@ -70,6 +95,17 @@ class ProcessEvidence:
 
     def record_ack(self, node_id: str, seq: int, status: int) -> None:
         self.acked.setdefault((node_id, seq), (time.time(), status))
+
+    def record_attempt(self, node_id: str, seq: int, at: float, outcome: str, *,
+                       batch: bool, duplicate: bool) -> None:
+        """One send of ``(node_id, seq)`` that began at ``at`` and ended with ``outcome``
+        (the status as text, or ``timeout``/``reset``/``refused``/``error``)."""
+        self.attempts.setdefault((node_id, seq), []).append((at, outcome, batch, duplicate))
+
+    def record_change(self, kind: str, actor: str, target: str, requested_at: float,
+                      answered_at: float, outcome: str) -> None:
+        """A state change an edge user asked for (``CHANGE_*`` says how it ended)."""
+        self.changes.append((kind, actor, target, requested_at, answered_at, outcome))
 
     def mark_stopped(self) -> None:
         """The users stopped generating (Locust's ``test_stop`` in this process)."""
@@ -101,12 +137,14 @@ class ProcessEvidence:
         generated: list[GeneratedRow] = []
         for (node, seq), (content, captured) in self.generated.items():
             acked_at, status = self.acked.get((node, seq), (None, None))
-            generated.append((node, seq, content, captured, acked_at, status))
+            generated.append((node, seq, content, captured, acked_at, status,
+                              self.attempts.get((node, seq), [])))
         return {
             "nodes": list(self.nodes), "generated": generated, "acked": len(self.acked),
             "acked_nodes": len({node for node, _ in self.acked}), "unsent": unsent,
             "counters": dict(self.counters), "dashboards": len(self.dashboards),
             "backlog": self.backlog, "stopped_at": self.stopped_at, "flushed_at": flushed_at,
+            "changes": self.changes,
         }
 
     def drain(self, target: int, timeout: float) -> dict[str, Any]:

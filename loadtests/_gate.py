@@ -6,6 +6,14 @@ answers: plain lists of tuples) and what the backend stored into a
 ``Slos``. So every SLO the verdict has (and every one added to it later) holds for a Locust
 run exactly as it does for ``sentinel-chaos run``, including a delivery p99 judged only
 outside the fault windows. Pure functions over plain data: no Locust, no network.
+
+Every field the verdict reads is filled: each detection's send attempts (so retries of a
+committed detection answered as duplicates, lost acks and overload retries are counted),
+each dashboard's sessions, resumes, replayed events, 4008 closes and stream seqs, and
+(when the gate read the database) the real commit time of every row, the stream of the
+run's window and the audit rows of the run's nodes against the registrations the edge
+users asked for. ``audit_append_only`` stays empty: that probe rewrites the audit table
+and is ``sentinel-chaos run``'s to make, not a load test's.
 """
 
 from __future__ import annotations
@@ -17,15 +25,19 @@ from typing import Any
 from chaos.scenario import Scenario, Slos
 from chaos.scenario.windows import FaultWindow
 from chaos.verdict import (
+    AuditRow,
     DashboardRecord,
     Evidence,
     GeneratedDetection,
     ReceivedEvent,
+    SendAttempt,
     SeriesPoint,
     StoredDetection,
+    StreamEvent,
     Verdict,
     compute_verdict,
 )
+from loadtests._changes import state_changes
 from loadtests._toxiproxy import FaultRecord
 
 __all__ = [
@@ -46,7 +58,10 @@ NOT_PLAYED = "needs the full harness (sentinel-chaos run); not played by Locust"
 @dataclass(frozen=True)
 class FleetReports:
     """What the gate gathered: ``collected``/``drained`` are the per-process answers of
-    ``ProcessEvidence.collect``/``drain`` (keyed by process id)."""
+    ``ProcessEvidence.collect``/``drain`` (keyed by process id); ``commit_times``,
+    ``stream_events`` (the database's stream up to ``stream_upto``, the seq the
+    dashboards drained to) and ``audit_rows`` come from the database (``None``: judged
+    from the API)."""
 
     collected: Mapping[str, Mapping[str, Any]]
     stored: Sequence[StoredDetection]
@@ -54,6 +69,10 @@ class FleetReports:
     windows: Sequence[FaultWindow] = ()
     run_started_at: float | None = None
     harness_errors: Sequence[str] = field(default_factory=tuple)
+    commit_times: str = "not recorded"
+    stream_events: Sequence[StreamEvent] | None = None
+    stream_upto: int | None = None
+    audit_rows: Sequence[AuditRow] | None = None
 
 
 def gate_slos(scenario: Scenario | None, delivery_p99_ms: float | None = None,
@@ -69,23 +88,30 @@ def gate_slos(scenario: Scenario | None, delivery_p99_ms: float | None = None,
 
 def generated_detections(collected: Mapping[str, Mapping[str, Any]]
                          ) -> list[GeneratedDetection]:
-    """Every detection every process's edge users created, acked or not."""
+    """Every detection every process's edge users created, acked or not, with every
+    send attempt of it."""
     out: list[GeneratedDetection] = []
     for _process, report in sorted(collected.items()):
-        for node, seq, content, captured, acked_at, status in report["generated"]:
+        for node, seq, content, captured, acked_at, status, attempts in report["generated"]:
             out.append(GeneratedDetection(
                 node_id=str(node), seq=int(seq), content_hash=int(content),
                 captured_at=float(captured),
                 acked_at=None if acked_at is None else float(acked_at),
-                ack_status=None if status is None else int(status)))
+                ack_status=None if status is None else int(status),
+                attempts=[SendAttempt(at=float(at), outcome=str(outcome), batch=bool(batch),
+                                      duplicate=bool(duplicate))
+                          for at, outcome, batch, duplicate in attempts]))
     return out
 
 
-def dashboard_records(drained: Mapping[str, Mapping[str, Any]],
-                      nodes: Iterable[str]) -> list[DashboardRecord]:
+def dashboard_records(drained: Mapping[str, Mapping[str, Any]], nodes: Iterable[str],
+                      stream_upto: int | None = None) -> list[DashboardRecord]:
     """One record per dashboard (named ``<process>/<dashboard>``), with the detection
-    events of this run's nodes it accepted; its own duplicate count rides along."""
+    events of this run's nodes it accepted; its own duplicate count rides along. Its
+    stream seqs are cut at ``stream_upto`` (the end of the window the database's stream
+    was read for: what it received after that is outside the judged window)."""
     wanted = set(nodes)
+    upto = stream_upto if stream_upto is not None else float("inf")
     records: list[DashboardRecord] = []
     for process, report in sorted(drained.items()):
         for dash in report["dashboards"]:
@@ -100,9 +126,10 @@ def dashboard_records(drained: Mapping[str, Mapping[str, Any]],
             records.append(DashboardRecord(
                 name=f"{process}/{dash['name']}", events=events,
                 reconnects=max(sessions - 1, 0), client_duplicates=int(dash["duplicates"]),
-                stream_seqs=[int(s) for s in dash.get("stream_seqs", [])],
+                stream_seqs=[int(s) for s in dash.get("stream_seqs", []) if int(s) <= upto],
                 baseline_seq=dash.get("baseline_seq"), sessions=sessions,
-                resumes=max(sessions - 1, 0),  # every reconnect resumes with ?since=
+                resumes=int(dash.get("resumes", 0)), replayed=int(dash.get("replayed", 0)),
+                slow_closes=int(dash.get("slow_closes", 0)),
                 gaps=int(dash.get("gaps", 0)), fatal=dash.get("fatal")))
     return records
 
@@ -177,7 +204,7 @@ def build_evidence(reports: FleetReports) -> Evidence:
     generated = generated_detections(collected)
     nodes = {node for report in collected.values() for node in report["nodes"]}
     nodes |= {g.node_id for g in generated}
-    dashboards = dashboard_records(drained, nodes)
+    dashboards = dashboard_records(drained, nodes, reports.stream_upto)
     reached = [dash.get("reached_at") for report in drained.values()
                for dash in report["dashboards"]]
     flushed = [report.get("flushed_at") for report in collected.values()]
@@ -193,6 +220,10 @@ def build_evidence(reports: FleetReports) -> Evidence:
         drained_at=drained_at,
         harness_errors=list(reports.harness_errors),
         fleet_counters=_counters(collected),
+        commit_times=reports.commit_times,
+        stream_events=None if reports.stream_events is None else list(reports.stream_events),
+        changes=state_changes(collected, reports.audit_rows),
+        audit_rows=None if reports.audit_rows is None else list(reports.audit_rows),
     )
 
 

@@ -3,7 +3,8 @@
 On a standalone runner or a master the gate runs at ``test_stop``: it clears the fault
 timeline, gathers the fleet's evidence (``_fleet``: every process flushes its outboxes and
 reports what its edge nodes generated), reads back what the database stored for this run's
-nodes, lets every dashboard drain to the last stored event, builds the verdict's
+nodes, lets every dashboard drain to the last stored event, reads the stream of the run's
+window and the audit rows of its nodes (with ``--database-url``), builds the verdict's
 ``Evidence`` and judges it with ``chaos.verdict.compute_verdict`` against the scenario's
 SLOs (``_gate``), prints the result and sets ``environment.process_exit_code`` (1 on a
 failed SLO or a harness error, 0 on a pass: HTTP failures during injected faults are
@@ -17,13 +18,14 @@ import logging
 import time
 from typing import Any
 
+import asyncpg
 import gevent
 from locust.runners import MasterRunner, WorkerRunner
 
 from chaos import install_log_redaction
 from chaos.scenario import Scenario, resolve_scenario
 from chaos.verdict import Evidence, StoredDetection, Verdict
-from loadtests._backend import stored_detections, stream_head
+from loadtests._backend import read_run_rows, read_stored_rows, stream_head
 from loadtests._evidence import evidence_for, forget
 from loadtests._fleet import LocalFleet, MasterFleet, install_worker_handlers, say_hello
 from loadtests._gate import FleetReports, fault_windows, gate_slos, judge_run
@@ -40,6 +42,7 @@ log = logging.getLogger("loadtests.gate")
 
 _FLEETS: dict[int, LocalFleet | MasterFleet] = {}
 _STARTED_AT: dict[int, float] = {}
+_START_HEAD: dict[int, int | None] = {}
 SETTLE_TIMEOUT_S = 5.0
 
 
@@ -69,6 +72,7 @@ def _on_test_start(environment: Any, **_: Any) -> None:
     opts = RunOptions.from_environment(environment)
     _STARTED_AT[id(environment)] = time.time()
     head = stream_head(opts)
+    _START_HEAD[id(environment)] = head
     log.info("gate: stream head at start %s", head)
     fleet = _FLEETS.get(id(environment))
     if isinstance(fleet, MasterFleet):
@@ -79,8 +83,8 @@ def _on_test_start(environment: Any, **_: Any) -> None:
 
 
 def _settled_store(opts: RunOptions, nodes: list[str], budget_s: float,
-                   notes: list[str]) -> list[StoredDetection]:
-    """Stored rows of the run's nodes, once the backend is quiet.
+                   notes: list[str]) -> tuple[list[StoredDetection], str]:
+    """Stored rows of the run's nodes, once the backend is quiet, and ``commit_times``.
 
     After the users stop, a loaded backend may still be committing requests it accepted
     (a killed user's batch, its ingest queue) and the sequencer still stamping them: read
@@ -91,13 +95,14 @@ def _settled_store(opts: RunOptions, nodes: list[str], budget_s: float,
     deadline = started + max(budget_s, SETTLE_TIMEOUT_S)
     previous = -1
     while True:
-        stored = stored_detections(opts, nodes)
+        stored, commit_times = read_stored_rows(opts, nodes)
         settled = len(stored) == previous and all(s.stream_seq is not None for s in stored)
         if settled or time.monotonic() > deadline:
-            notes.append(f"settle: {len(stored)} stored rows of this run, "
+            notes.append(f"settle: {len(stored)} stored rows of this run "
+                         f"({'database' if opts.database_url else 'API'}), "
                          f"{'quiet' if settled else 'STILL CHANGING'} after "
-                         f"{time.monotonic() - started:.1f}s")
-            return stored
+                         f"{time.monotonic() - started:.1f}s; commit times {commit_times}")
+            return stored, commit_times
         previous = len(stored)
         gevent.sleep(0.5)
 
@@ -140,7 +145,7 @@ def _judge_fleet(environment: Any, opts: RunOptions
         player.finish()
     collected = fleet.collect(flush_timeout=budget)
     nodes = _fleet_notes(collected, notes)
-    stored = _settled_store(opts, nodes, budget, notes)
+    stored, commit_times = _settled_store(opts, nodes, budget, notes)
     target = max((s.stream_seq for s in stored if s.stream_seq is not None), default=0)
     drained = fleet.drain(target, budget)
     reconnects = sum(max(int(d.get("sessions", 0)) - 1, 0)
@@ -150,13 +155,21 @@ def _judge_fleet(environment: Any, opts: RunOptions
     notes.append(f"faults: {faults['steps']} steps played from "
                  f"{opts.scenario or 'no scenario'}")
     errors = _dashboard_errors(drained, max(opts.dashboards, 0))
+    stream, audit, read_errors = read_run_rows(opts, nodes, _START_HEAD.get(id(environment)),
+                                               target)
+    errors.extend(read_errors)
+    if stream is not None or audit is not None:
+        notes.append(f"database: {len(stream or [])} stream events of the run's window, "
+                     f"{len(audit or [])} audit rows of its nodes")
     if fleet.silent:
         errors.append(f"no answer from {', '.join(fleet.silent)}: their nodes and "
                       "dashboards are unaccounted for")
     reports = FleetReports(
         collected=collected, stored=stored, drained=drained,
         windows=fault_windows(scenario, player.records if player is not None else []),
-        run_started_at=_STARTED_AT.get(id(environment)), harness_errors=errors)
+        run_started_at=_STARTED_AT.get(id(environment)), harness_errors=errors,
+        commit_times=commit_times, stream_events=stream,
+        stream_upto=target if stream is not None else None, audit_rows=audit)
     evidence, verdict = judge_run(reports, slos)
     figures = gate_figures(evidence, verdict)
     figures.update(processes=sorted(collected), faults=faults)
@@ -172,7 +185,8 @@ def _on_test_stop(environment: Any, **_: Any) -> None:
         return
     try:
         evidence, verdict, figures, notes, name = _judge_fleet(environment, opts)
-    except (HttpError, KeyError, TypeError, ValueError) as exc:
+    except (HttpError, KeyError, TypeError, ValueError, OSError,
+            asyncpg.PostgresError) as exc:  # a database read of the gate
         print(f"=== sentinel gate ===\nharness error: could not gather the evidence: {exc}"
               "\nsentinel gate: FAIL (harness)", flush=True)
         environment.process_exit_code = 1

@@ -33,6 +33,11 @@ def add_arguments(parser: Any) -> None:
     group.add_argument("--api-url", env_var="SENTINEL_API_URL", default="",
                        help="Backend base URL the gate reads from, bypassing the fault "
                             "proxies (default: --host)")
+    group.add_argument("--database-url", env_var="DATABASE_URL", default="", is_secret=True,
+                       help="Gate: read the backend's database directly (the real commit "
+                            "time of each row, the stream of the run's window, the audit "
+                            "rows of the run's nodes); without it the gate judges from the "
+                            "API and those SLOs are not measurable")
     group.add_argument("--stream-url", env_var="SENTINEL_STREAM_URL", default="",
                        help="Base URL of the WebSocket (e.g. the stream proxy, "
                             "ws://127.0.0.1:8667; default: --host with ws://)")
@@ -87,6 +92,7 @@ class RunOptions:
     viewer_token: str
     operator_token: str
     api_url: str
+    database_url: str  # "": judge from the API
     stream_url: str
     toxiproxy_url: str
     scenario: str
@@ -118,6 +124,7 @@ class RunOptions:
             viewer_token=opts.viewer_token,
             operator_token=opts.operator_token,
             api_url=(opts.api_url or host).rstrip("/"),
+            database_url=getattr(opts, "database_url", "") or "",
             stream_url=stream.rstrip("/"),
             toxiproxy_url=opts.toxiproxy_url.rstrip("/"),
             scenario=opts.scenario,

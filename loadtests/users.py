@@ -15,8 +15,9 @@ from locust import FastHttpUser, User, constant, task
 
 from loadtests._backend import stream_head
 from loadtests._dashboard import DashboardSession
-from loadtests._evidence import evidence_for
+from loadtests._evidence import CHANGE_MADE, CHANGE_REFUSED, CHANGE_UNKNOWN, evidence_for
 from loadtests._options import RunOptions
+from loadtests._outcomes import says_duplicate, send_outcome
 from loadtests._tls import http_context_factory, ssl_context
 from simulator import parse_retry_after
 from simulator.payloads import make_detection, payload_bytes
@@ -31,6 +32,7 @@ __all__ = ["DashboardUser", "EdgeNodeUser"]
 
 BATCH_MAX = 100
 MAX_RETRY_AFTER_S = 10.0
+ENROLLMENT_ACTOR = "enrollment"  # the audit log's actor of a registration (the key's role)
 STOP_FLUSH_ROUNDS = 50  # a final flush gives up after this many tries (or its deadline)
 
 
@@ -38,6 +40,14 @@ def _retry_after(response: Any) -> float:
     """Seconds the server asked us to wait (``Retry-After``), bounded; 1 s when unreadable."""
     seconds = parse_retry_after(response.headers.get("Retry-After"))
     return 1.0 if seconds is None else min(seconds, MAX_RETRY_AFTER_S)
+
+
+def _json(response: Any) -> Any:
+    """The answer's JSON body, or None when it has none (a cut mid-answer, an error page)."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _raw(body: bytes) -> Any:
@@ -102,8 +112,10 @@ class EdgeNodeUser(FastHttpUser):
         body = {"node_id": self.node_id, "name": f"locust edge {self.node_id}", "model": "yolov8n"}
         headers = {"Authorization": f"Bearer {self.opts.enrollment_key}"}
         for attempt in range(10):
+            requested = time.time()
             with self.client.post(REGISTER_PATH, json=body, headers=headers,
                                   name=REGISTER_PATH, catch_response=True) as resp:
+                self._record_registration(requested, resp.status_code)
                 if resp.status_code in (200, 201):
                     self.token = str(resp.json()["token"])
                     resp.success()
@@ -115,6 +127,27 @@ class EdgeNodeUser(FastHttpUser):
                 delay = _retry_after(resp) if resp.status_code in (429, 503) else 0.2 * 2**attempt
             gevent.sleep(min(delay, 3.0))
         return False
+
+    def _record_registration(self, requested: float, status: int) -> None:
+        """The registration as a state change for the audit checks: 201 is audited as
+        ``node.register``, 200 as ``node.reregister``, by the enrollment principal; a lost
+        answer or a 5xx may have registered (its kind is then settled by the audit log);
+        any other answer changed nothing."""
+        answered = time.time()
+        if status in (200, 201):
+            kind, outcome = ("node.register" if status == 201 else "node.reregister",
+                             CHANGE_MADE)
+        elif status == 0 or status >= 500:
+            kind, outcome = "node.register", CHANGE_UNKNOWN
+        else:
+            kind, outcome = "node.register", CHANGE_REFUSED
+        self.evidence.record_change(kind, ENROLLMENT_ACTOR, self.node_id, requested,
+                                    answered, outcome)
+
+    def _attempt(self, seq: int, at: float, outcome: str, *, batch: bool,
+                 duplicate: bool = False) -> None:
+        self.evidence.record_attempt(self.node_id, seq, at, outcome, batch=batch,
+                                     duplicate=duplicate)
 
     @task
     def detect(self) -> None:
@@ -154,9 +187,12 @@ class EdgeNodeUser(FastHttpUser):
 
     def _send_one(self) -> bool:
         seq, body = self.outbox[0]
+        sent_at = time.time()
         with self.client.post(DETECTIONS_PATH, data=_raw(body), headers=self._headers(),
                               name=DETECTIONS_PATH, catch_response=True) as resp:
             status = resp.status_code
+            self._attempt(seq, sent_at, send_outcome(status, resp.error), batch=False,
+                          duplicate=status == 200 and says_duplicate(_json(resp)))
             if status in (200, 201):
                 if status == 200:
                     self.evidence.counters["duplicates_acked"] += 1
@@ -176,14 +212,21 @@ class EdgeNodeUser(FastHttpUser):
     def _send_batch(self) -> bool:
         items = list(self.outbox)[:BATCH_MAX]
         body = b'{"items":[' + b",".join(raw for _, raw in items) + b"]}"
+        sent_at = time.time()
         with self.client.post(DETECTIONS_BATCH_PATH, data=_raw(body), headers=self._headers(),
                               name=DETECTIONS_BATCH_PATH, catch_response=True) as resp:
-            if resp.status_code != 200:
+            answer = _json(resp) if resp.status_code == 200 else None
+            if not isinstance(answer, dict):
+                failed = send_outcome(resp.status_code, resp.error)
+                for seq, _raw_item in items:
+                    self._attempt(seq, sent_at, failed, batch=True)
                 self._handle_refusal(resp)
                 return False
             done: set[int] = set()
-            for result in resp.json().get("results", []):
+            for result in answer.get("results", []):
                 seq, status = int(result["seq"]), int(result["status"])
+                self._attempt(seq, sent_at, str(status), batch=True,
+                              duplicate=says_duplicate(result))
                 if status in (200, 201):
                     self._ack(seq, status)
                     done.add(seq)

@@ -20,7 +20,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import __version__, _logs, routes, ws
+from . import __version__, _authlimit, _logs, routes, ws
 from ._planted import FanoutRewriter, LateAudit, prepare_database
 from .auth import TokenBook
 from .config import Settings
@@ -215,6 +215,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.openapi = lambda: document  # type: ignore[method-assign]
     app.add_middleware(RequestContext, max_body=settings.max_body_bytes,
                        access_log=settings.access_log)
+    # Failed authentication slowed down per address, for every way the app is served.
+    _authlimit.install(app, settings)
     _install_error_handlers(app)
     app.include_router(routes.router)
     app.include_router(ws.router)

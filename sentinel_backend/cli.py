@@ -65,15 +65,11 @@ def _database(args: argparse.Namespace) -> tuple[str, EmbeddedPostgres | None]:
 
 
 def create_served_app() -> FastAPI:
-    """The app ``serve`` runs: :func:`create_app` with the failed-authentication limiter
-    (``_authlimit``; a no-op when ``create_app`` installs it itself)."""
-    from . import _authlimit
+    """The app ``serve`` runs: :func:`create_app` on the settings of the environment (the
+    failed-authentication limiter included, as in every app ``create_app`` builds)."""
     from .app import create_app
 
-    settings = Settings.from_env()
-    app = create_app(settings)
-    _authlimit.install(app, settings)
-    return app
+    return create_app(Settings.from_env())
 
 
 def _check_tls(args: argparse.Namespace) -> bool:

@@ -123,7 +123,7 @@ _WS_PROTOCOL = """
 ## The stream: `WS /ws?since=N&token=...` (viewer or operator token)
 
 Not an HTTP operation, so described here. Every frame is one JSON text frame:
-`{"type": "hello", "since": N, "head": M, "heartbeat_s": 5}` first;
+`{"type": "hello", "since": N, "head": M, "heartbeat_s": 5, "server_time": "..."}` first;
 `{"type": "events", "events": [event, ...]}` (consecutive, in seq order, no gaps);
 `{"type": "heartbeat", "head": M, "server_time": "..."}` every SENTINEL_WS_HEARTBEAT_S.
 An event is `{"type": "detection"|"node_status"|"blackout", "seq", "committed_at", "data"}`.

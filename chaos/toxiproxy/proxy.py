@@ -218,6 +218,7 @@ class Proxy:
         self._server: asyncio.AbstractServer | None = None
         self._connecting: set[asyncio.Task[None]] = set()
         self._rng = random.Random()
+        self._upstream_down = False  # logged its unreachable upstream once already
         self.bytes = {"upstream": 0, "downstream": 0}
 
     def to_json(self) -> dict[str, Any]:
@@ -303,8 +304,16 @@ class Proxy:
                 upstream.transport.close()
             if isinstance(exc, asyncio.CancelledError):
                 raise
-            log.info("proxy %s: upstream %s unreachable: %s", self.name, self.upstream, exc)
+            # Once per outage at info (a database restart refuses hundreds of connects);
+            # the rest at debug, until a connect succeeds again.
+            level = logging.DEBUG if self._upstream_down else logging.INFO
+            self._upstream_down = True
+            log.log(level, "proxy %s: upstream %s unreachable: %s", self.name, self.upstream,
+                    exc)
             return
+        if self._upstream_down:
+            self._upstream_down = False
+            log.info("proxy %s: upstream %s reachable again", self.name, self.upstream)
         if client.transport is None or client.transport.is_closing() or not self.enabled:
             if upstream.transport is not None:
                 upstream.transport.close()

@@ -4,6 +4,7 @@ on, and whether the recovery path the SLO guards was taken at all."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from chaos.scenario.model import Slos
 from chaos.verdict.evidence import Evidence, SeriesPoint
@@ -87,7 +88,19 @@ def causality_slo(cause: Causality, slos: Slos) -> SloResult:
                    exercised=cause.checked > 0)
 
 
-def delivery_slo(lat: LatencyResult, slos: Slos, *, has_dashboards: bool) -> SloResult:
+def delivery_slo(lat: LatencyResult, slos: Slos, *, has_dashboards: bool,
+                 clock_uncertainty_s: float | None = None) -> SloResult:
+    result = _delivery_slo(lat, slos, has_dashboards=has_dashboards)
+    if clock_uncertainty_s is None:
+        return result
+    note = f"; corrected for the backend's clock offset (±{clock_uncertainty_s * 1000:.0f} ms)"
+    if clock_uncertainty_s * 1000.0 > slos.delivery_p99_ms / 10.0:
+        note += (" — the uncertainty is more than a tenth of the limit: the figure is only "
+                 "as good as that")
+    return replace(result, detail=result.detail + note)
+
+
+def _delivery_slo(lat: LatencyResult, slos: Slos, *, has_dashboards: bool) -> SloResult:
     outside = slos.delivery_p99_scope == "outside_faults"
     stats = lat.delivery_outside if outside else lat.delivery
     scope = "outside fault windows" if outside else "all"

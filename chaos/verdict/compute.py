@@ -73,7 +73,8 @@ def compute_verdict(evidence: Evidence, slos: Slos) -> Verdict:
     results += stream_slos(dashboards, len(stored), slos,
                            stream_known=evidence.stream_events is not None)
     results.append(causality_slo(cause, slos))
-    results.append(delivery_slo(lat, slos, has_dashboards=bool(evidence.dashboards)))
+    results.append(delivery_slo(lat, slos, has_dashboards=bool(evidence.dashboards),
+                                clock_uncertainty_s=evidence.clock_uncertainty_s))
     results.append(drain_slo(drain_s, slos, evidence))
     if slos.recovery_max_s is not None:
         results.append(recovery_slo(recoveries, slos.recovery_max_s, evidence.backlog))

@@ -226,3 +226,8 @@ class Evidence:
     changes: Sequence[StateChange] = ()
     audit_rows: Sequence[AuditRow] | None = None
     audit_append_only: Mapping[str, bool | None] = field(default_factory=dict)
+    # Against a remote backend: its clock minus ours, estimated NTP-style from min-RTT
+    # samples, and the uncertainty of that estimate (``None``: one clock, nothing to
+    # correct). Producers already express every ``committed_at`` in our clock with it.
+    clock_offset_s: float | None = None
+    clock_uncertainty_s: float | None = None

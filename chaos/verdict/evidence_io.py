@@ -62,6 +62,8 @@ def evidence_from_dict(data: dict[str, Any]) -> Evidence:
         changes=[StateChange(**c) for c in data.get("changes", [])],
         audit_rows=None if audit_rows is None else [AuditRow(**r) for r in audit_rows],
         audit_append_only=dict(data.get("audit_append_only", {})),
+        clock_offset_s=data.get("clock_offset_s"),
+        clock_uncertainty_s=data.get("clock_uncertainty_s"),
     )
 
 

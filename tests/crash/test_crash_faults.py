@@ -138,7 +138,6 @@ def test_the_stack_says_why_without_power_cuts() -> None:
     asyncio.run(asyncio.sleep(0))
 
 
-@pytest.mark.xfail(strict=True, reason="chaos/scenario/model.py LINK_NAMES lacks 'database'")
 def test_a_scenario_may_name_the_database_link() -> None:
     text = "name: t\nduration: 30s\nsteps:\n  - {at: 0s, for: 1s, link: database, cut: {}}\n"
     (step,) = load_scenario_text(text, "t.yaml").steps

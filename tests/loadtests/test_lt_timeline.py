@@ -15,7 +15,8 @@ def test_smoke_timeline_is_playable() -> None:
     steps, skipped = load_timeline("smoke")
     assert skipped == []
     assert [(s.kind, s.proxy, s.at, s.end) for s in steps] == [
-        ("toxic", INGEST, 5.0, 13.0), ("cut", INGEST, 16.0, 20.0)]
+        ("toxic", INGEST, 5.0, 13.0), ("cut", STREAM, 9.0, 11.0), ("cut", INGEST, 16.0, 20.0),
+        ("toxic", INGEST, 22.0, 25.0)]
     assert steps[0].toxic_type == "latency" and steps[0].attributes == {"latency": 150,
                                                                         "jitter": 50}
 

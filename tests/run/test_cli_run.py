@@ -88,9 +88,16 @@ def test_an_unknown_scenario_exits_2(tmp_path: Path) -> None:
     assert "smoke" in proc.stderr  # lists the built-ins
 
 
-def test_scenarios_lists_every_builtin_on_one_line(tmp_path: Path) -> None:
-    proc = sentinel_chaos("scenarios", cwd=tmp_path, timeout=60)
+def test_scenarios_lists_every_builtin_and_what_it_exercises(tmp_path: Path) -> None:
+    from chaos.scenario import builtin_names
+
+    proc = sentinel_chaos("scenarios", "--brief", cwd=tmp_path, timeout=60)
     assert proc.returncode == 0, explain(proc)
     names = [line.split()[0] for line in proc.stdout.splitlines()]
-    assert names == sorted(["arctic-satlink", "backend-crash", "blackout-drill",
-                            "dashboard-storm", "db-restart", "partition-heal", "smoke"])
+    assert names == sorted(builtin_names())
+    assert {"smoke", "crash-drill", "selftest-steady"} <= set(names)
+    full = sentinel_chaos("scenarios", cwd=tmp_path, timeout=60)
+    assert full.returncode == 0, explain(full)
+    lines = full.stdout.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("smoke "))
+    assert "requires exercised: idempotency, resume" in "\n".join(lines[at:at + 3])

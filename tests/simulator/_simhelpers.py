@@ -12,7 +12,6 @@ from simulator.ledger import Ledger
 from simulator.payloads import content_hash
 from simulator.protocol import DETECTIONS_PATH, parse_stored_page, stored_page_params
 
-
 #: Pages read at most (x 1000 items): a bound no test comes near.
 _MAX_PAGES = 10_000
 
