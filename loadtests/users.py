@@ -50,6 +50,13 @@ def _json(response: Any) -> Any:
         return None
 
 
+def _error(response: Any) -> BaseException | None:
+    """The transport exception of a failed request; a FastResponse that got an answer has
+    no ``error`` attribute at all."""
+    error = getattr(response, "error", None)
+    return error if isinstance(error, BaseException) else None
+
+
 def _raw(body: bytes) -> Any:
     """geventhttpclient sends bytes as they are; Locust's annotation only lists str/dict."""
     return body
@@ -191,7 +198,7 @@ class EdgeNodeUser(FastHttpUser):
         with self.client.post(DETECTIONS_PATH, data=_raw(body), headers=self._headers(),
                               name=DETECTIONS_PATH, catch_response=True) as resp:
             status = resp.status_code
-            self._attempt(seq, sent_at, send_outcome(status, resp.error), batch=False,
+            self._attempt(seq, sent_at, send_outcome(status, _error(resp)), batch=False,
                           duplicate=status == 200 and says_duplicate(_json(resp)))
             if status in (200, 201):
                 if status == 200:
@@ -217,7 +224,7 @@ class EdgeNodeUser(FastHttpUser):
                               name=DETECTIONS_BATCH_PATH, catch_response=True) as resp:
             answer = _json(resp) if resp.status_code == 200 else None
             if not isinstance(answer, dict):
-                failed = send_outcome(resp.status_code, resp.error)
+                failed = send_outcome(resp.status_code, _error(resp))
                 for seq, _raw_item in items:
                     self._attempt(seq, sent_at, failed, batch=True)
                 self._handle_refusal(resp)

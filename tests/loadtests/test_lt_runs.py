@@ -119,16 +119,30 @@ def _failed_line(output: str) -> list[str]:
 
 def test_headless_run_with_fault_timeline_passes_gate(stack: Stack, tmp_path: Path) -> None:
     """The built-in smoke timeline (ingest latency, a stream cut, an ingest cut, swallowed
-    answers) while ramping; the run lasts past the last step so its retries are exercised."""
+    answers) while ramping; the run lasts past the last step so its retries are exercised.
+
+    The gate reads the database (``--database-url``), so every SLO has its evidence: the
+    real commit times, the stream of the run's window, the audit rows of the
+    registrations; and smoke's required paths (idempotency, resume) were taken."""
     report = tmp_path / "gate.json"
-    args = [*_common(stack, 5, "28s"), "--scenario", "smoke", "--gate-report", str(report)]
+    args = [*_common(stack, 5, "28s"), "--scenario", "smoke", "--gate-report", str(report),
+            "--database-url", stack.database_url]
     done = run_locust(args, stack.env(), tmp_path / "locust.log", timeout=120)
     assert done.returncode == 0, done.output[-6000:]
     assert "sentinel gate: PASS" in done.output
     gate = _gate(report)
     assert all(_slos(gate).values()), gate["slos"]
-    assert {"lost", "duplicated", "missing", "delivery_p99", "drain", "recovery"} <= set(
-        _slos(gate))  # smoke's SLOs, recovery included, judged on a Locust run
+    assert {"lost", "duplicated", "missing", "delivery_p99", "drain", "recovery",
+            "acked_before_commit", "audit_missing", "audit_unexpected",
+            "exercised"} <= set(_slos(gate))  # smoke's SLOs, judged on a Locust run
+    slos = gate["slos"]
+    assert isinstance(slos, list)
+    by_name = {str(slo["name"]): slo for slo in slos}
+    for name in ("acked_before_commit", "audit_missing", "audit_unexpected"):
+        assert by_name[name]["measurable"] and by_name[name]["exercised"] is not False, (
+            by_name[name])
+    for name in ("exercised:idempotency", "exercised:resume"):
+        assert by_name[name]["measured"] > 0, by_name[name]
     figures = gate["figures"]
     assert isinstance(figures, dict)
     assert figures["acked"] > 0 and figures["lost"] == 0

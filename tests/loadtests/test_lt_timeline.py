@@ -15,8 +15,8 @@ def test_smoke_timeline_is_playable() -> None:
     steps, skipped = load_timeline("smoke")
     assert skipped == []
     assert [(s.kind, s.proxy, s.at, s.end) for s in steps] == [
-        ("toxic", INGEST, 5.0, 13.0), ("cut", STREAM, 9.0, 11.0), ("cut", INGEST, 16.0, 20.0),
-        ("toxic", INGEST, 22.0, 25.0)]
+        ("toxic", INGEST, 4.0, 11.0), ("cut", STREAM, 7.0, 9.0), ("toxic", INGEST, 12.0, 15.0),
+        ("cut", INGEST, 17.0, 20.0)]
     assert steps[0].toxic_type == "latency" and steps[0].attributes == {"latency": 150,
                                                                         "jitter": 50}
 
@@ -41,12 +41,18 @@ def test_player_applies_and_clears_on_the_run_clock(control: ToxiproxyControl) -
     assert control.toxics(INGEST) == [] and control.get_proxy(INGEST).enabled
     player.advance(5.0)
     assert [t.type for t in control.toxics(INGEST)] == ["latency"]
-    player.advance(16.5)  # latency over, cut on
+    player.advance(8.0)  # latency still on, the stream cut too
+    assert [t.type for t in control.toxics(INGEST)] == ["latency"]
+    assert not control.get_proxy(STREAM).enabled
+    player.advance(13.0)  # both over, answers swallowed
+    assert control.get_proxy(STREAM).enabled
+    assert [t.type for t in control.toxics(INGEST)] == ["timeout"]
+    player.advance(18.0)  # swallowing over, ingest cut on
     assert control.toxics(INGEST) == [] and not control.get_proxy(INGEST).enabled
     player.advance(21.0)
     assert control.get_proxy(INGEST).enabled
     summary = player.summary()
-    assert summary["applied"] == 2 and summary["cleared"] == 2 and summary["errors"] == []
+    assert summary["applied"] == 4 and summary["cleared"] == 4 and summary["errors"] == []
     assert control.toxics(STREAM) == []
 
 
