@@ -175,7 +175,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = Hub(settings.database_url, pool, coalesce_s=settings.ws_coalesce_ms / 1000,
                   heartbeat_s=settings.ws_heartbeat_s,
                   delay_s=faults.stream_delay_ms / 1000,
-                  rewrite=FanoutRewriter(faults) if faults.hits_fanout else None)
+                  rewrite=FanoutRewriter(faults) if faults.hits_fanout else None,
+                  clock_shift_s=faults.clock_shift_s)
         late_audit = (LateAudit(pool, faults.audit_separate_tx_ms / 1000)
                       if faults.audit_separate_tx_ms else None)
         if faults.active:

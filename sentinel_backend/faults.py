@@ -37,6 +37,12 @@ serve`` logs a warning when any is on.
   backend dies in between) (``audit_missing``).
 - ``SENTINEL_FAULT_AUDIT_DROP_ONE_IN=N``: a trigger on the audit table silently discards
   1 in N inserts (``audit_missing``); removed again at the next startup without it.
+- ``SENTINEL_FAULT_CLOCK_SHIFT_S=S``: the backend's clock is S seconds off (S may be
+  negative or fractional): every server time it sends (``committed_at`` of stream events
+  and of ``GET /api/detections`` rows, ``server_time`` of heartbeat answers and of the
+  WebSocket ``hello``/``heartbeat`` frames) is shifted by S. The database's own columns are
+  not (judge from the API to see one consistently wrong clock). A harness that does not
+  estimate the offset measures every delivery latency S seconds wrong.
 
 The choice of which identities are hit is a hash of ``(node_id, seq)``, so a retry of a
 dropped item is dropped again: the loss is certain, not a matter of luck.
@@ -48,6 +54,7 @@ import os
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
 
 __all__ = ["FAULT_VARIABLES", "PlantedFaults"]
 
@@ -67,6 +74,7 @@ FAULT_VARIABLES: Mapping[str, str] = {
     "sync_commit_off": "SENTINEL_FAULT_SYNC_COMMIT_OFF",
     "audit_separate_tx_ms": "SENTINEL_FAULT_AUDIT_SEPARATE_TX",
     "audit_drop_one_in": "SENTINEL_FAULT_AUDIT_DROP_ONE_IN",
+    "clock_shift_s": "SENTINEL_FAULT_CLOCK_SHIFT_S",
 }
 
 
@@ -80,6 +88,20 @@ def _int_env(env: Mapping[str, str], name: str) -> int:
         raise ValueError(f"{name}={raw!r} must be a whole number (0 turns it off)") from None
     if value < 0:
         raise ValueError(f"{name}={raw!r} must be >= 0")
+    return value
+
+
+def _float_env(env: Mapping[str, str], name: str) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r} must be a number of seconds (0 turns it off)"
+                         ) from None
+    if value != value or abs(value) > 86400 * 365:
+        raise ValueError(f"{name}={raw!r} must be a finite number of seconds within a year")
     return value
 
 
@@ -112,15 +134,17 @@ class PlantedFaults:
     sync_commit_off: bool = False
     audit_separate_tx_ms: int = 0
     audit_drop_one_in: int = 0
+    clock_shift_s: float = 0.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> PlantedFaults:
         """Read from `env` (default ``os.environ``); ValueError names a bad variable."""
         source = os.environ if env is None else env
-        values: dict[str, int | bool] = {}
+        values: dict[str, int | bool | float] = {}
         for f in fields(cls):
             name = FAULT_VARIABLES[f.name]
             values[f.name] = (_flag_env(source, name) if f.type in ("bool", bool)
+                              else _float_env(source, name) if f.type in ("float", float)
                               else _int_env(source, name))
         return cls(**values)  # type: ignore[arg-type]
 
@@ -162,7 +186,14 @@ class PlantedFaults:
             parts.append(f"audit rows {self.audit_separate_tx_ms} ms later, apart")
         if self.audit_drop_one_in:
             parts.append(f"audit table drops 1 in {self.audit_drop_one_in} rows")
+        if self.clock_shift_s:
+            parts.append(f"server clock {self.clock_shift_s:+g} s off")
         return "; ".join(parts) or "none"
+
+    def server_now(self) -> datetime:
+        """The time the backend says it is (UTC): now, unless the clock is shifted."""
+        now = datetime.now(UTC)
+        return now + timedelta(seconds=self.clock_shift_s) if self.clock_shift_s else now
 
     def drops(self, node_id: str, seq: int) -> bool:
         """Whether this identity is acked without being stored."""

@@ -50,7 +50,7 @@ WITH gone AS (
 
 _EVENTS = """
 SELECT e.seq, json_build_object(
-    'type', e.type, 'seq', e.seq, 'committed_at', e.committed_at,
+    'type', e.type, 'seq', e.seq, 'committed_at', e.committed_at + make_interval(secs => $4),
     'data', CASE WHEN e.detection_id IS NULL THEN e.data
                  ELSE d.payload || jsonb_build_object('id', d.id) END)::text AS js
 FROM stream_events e LEFT JOIN detections d ON d.id = e.detection_id
@@ -66,10 +66,13 @@ _HEAD = "SELECT coalesce(max(seq), 0) FROM stream_events WHERE seq IS NOT NULL"
 
 
 async def fetch_events(
-    conn: asyncpg.Connection | asyncpg.Pool, after: int, upto: int, limit: int
+    conn: asyncpg.Connection | asyncpg.Pool, after: int, upto: int, limit: int,
+    clock_shift_s: float = 0.0,
 ) -> list[tuple[int, str]]:
-    """Events with ``after < seq <= upto`` in seq order, each as its JSON text."""
-    rows = await conn.fetch(_EVENTS, after, upto, limit)
+    """Events with ``after < seq <= upto`` in seq order, each as its JSON text.
+    ``clock_shift_s``: the planted fault SENTINEL_FAULT_CLOCK_SHIFT_S (faults.py), 0
+    normally: added to every ``committed_at``."""
+    rows = await conn.fetch(_EVENTS, after, upto, limit, float(clock_shift_s))
     return [(r["seq"], r["js"]) for r in rows]
 
 
@@ -225,9 +228,10 @@ class Hub:
 
     def __init__(self, dsn: str, pool: asyncpg.Pool, *, coalesce_s: float = 0.002,
                  poll_s: float = 0.25, heartbeat_s: float = 5.0, delay_s: float = 0.0,
-                 rewrite: Callable[[list[tuple[int, str]]], list[tuple[int, str]]] | None = None
-                 ) -> None:
+                 rewrite: Callable[[list[tuple[int, str]]], list[tuple[int, str]]] | None = None,
+                 clock_shift_s: float = 0.0) -> None:
         self._dsn = dsn
+        self._clock_shift_s = clock_shift_s  # planted: SENTINEL_FAULT_CLOCK_SHIFT_S
         # Planted faults (SENTINEL_FAULT_STREAM_DELAY_MS, _STREAM_ALTER_ONE_IN,
         # _PHANTOM_ONE_IN, see faults.py); 0 and None normally.
         self._delay_s = delay_s
@@ -307,7 +311,7 @@ class Hub:
             self.head = max(self.head, self.db_head)
             return
         while True:
-            events = await fetch_events(conn, self.head, 1 << 62, 2000)
+            events = await fetch_events(conn, self.head, 1 << 62, 2000, self._clock_shift_s)
             if not events:
                 return
             if self._delay_s:

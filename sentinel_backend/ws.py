@@ -72,6 +72,7 @@ async def stream(ws: WebSocket) -> None:
             await _close(ws, CLOSE_BAD_SINCE, "since must be an integer >= 0")
             return
     hub = core.hub
+    faults = core.settings.faults  # SENTINEL_FAULT_CLOCK_SHIFT_S shifts server_time
     client, live_from = hub.subscribe(core.settings.ws_max_buffer)
     core.metrics.ws_clients.inc()
     receiver = asyncio.create_task(_drain_incoming(ws, client))
@@ -82,9 +83,10 @@ async def stream(ws: WebSocket) -> None:
         await ws.send_text(orjson.dumps({
             "type": "hello", "since": last, "head": hub.head,
             "heartbeat_s": core.settings.ws_heartbeat_s,
-            "server_time": datetime.now(UTC).isoformat()}).decode())
+            "server_time": faults.server_now().isoformat()}).decode())
         while last < live_from:  # replay from the database
-            events = await fetch_events(core.pool, last, live_from, REPLAY_PAGE)
+            events = await fetch_events(core.pool, last, live_from, REPLAY_PAGE,
+                                        faults.clock_shift_s)
             if not events:
                 break
             for frame in Frame.build_many(events):
@@ -92,7 +94,7 @@ async def stream(ws: WebSocket) -> None:
             last = events[-1][0]
             if client.overflow:
                 break
-        await _live(ws, client, last, hub_head=lambda: hub.head)
+        await _live(ws, client, last, hub_head=lambda: hub.head, now=faults.server_now)
         if client.overflow:
             core.metrics.ws_closed_slow.inc()
             await _close(ws, CLOSE_TOO_SLOW, "too slow: resume with since=<last seq>")
@@ -126,7 +128,8 @@ async def _drain_incoming(ws: WebSocket, client: Client) -> None:
 
 
 async def _live(ws: WebSocket, client: Client, last: int, *,
-                hub_head: Callable[[], int]) -> None:
+                hub_head: Callable[[], int],
+                now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
     """Send buffered frames as they come (coalesced by the hub), and the heartbeats."""
     while not client.gone:
         if client.overflow:
@@ -142,6 +145,6 @@ async def _live(ws: WebSocket, client: Client, last: int, *,
             client.beat_due = False
             await ws.send_text(orjson.dumps({
                 "type": "heartbeat", "head": hub_head(),
-                "server_time": datetime.now(UTC).isoformat()}).decode())
+                "server_time": now().isoformat()}).decode())
             continue
         await client.wake.wait()

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from simulator._backoff import full_jitter, parse_retry_after
+from simulator._clock_sampler import ClockSampler
 from simulator._counters import FleetCounters
 from simulator._http import HttpError, HttpPool, HttpResponse
 from simulator._recorder import TickRecorder
@@ -118,8 +119,11 @@ class Conversation:
         enrollment_key: str,
         seed: int,
         batch_max: int,
+        clock: ClockSampler | None = None,
     ) -> None:
         self._http = http
+        #: Heartbeat answers carry the server's time: each is a clock-offset sample.
+        self.clock = clock if clock is not None else ClockSampler()
         self._scheduler = scheduler
         self._recorder = recorder
         self._counters = counters
@@ -329,6 +333,7 @@ class Conversation:
             {"status": "covert" if node.blackout else "online", "outbox_depth": len(node.pending)}
         )
         asked_us = _now_us()
+        t_send = time.time()
         try:
             resp = await self._http.request(
                 "POST", heartbeat_path(node.node_id), body=body, headers=self._headers(node),
@@ -344,8 +349,10 @@ class Conversation:
             if resp.status == 401:
                 self._token_refused(node)
             return
+        t_recv = time.time()
         self._counters.heartbeats += 1
         answer = resp.json()
+        self.clock.add(t_send, answer.get("server_time"), t_recv)
         self._status_answered(node, answer, asked_us)
         if answer.get("pending_commands"):
             self._scheduler.queue_commands(node)

@@ -12,8 +12,11 @@ commits, which this harness does not inject).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from simulator.clock_offset import ClockSample
 
 __all__ = [
     "CHANGE_MADE",
@@ -27,6 +30,9 @@ __all__ = [
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS clock_sample (
+    t_send_us INTEGER NOT NULL, server_us INTEGER NOT NULL, t_recv_us INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS node (
     idx INTEGER PRIMARY KEY,
     node_id TEXT NOT NULL UNIQUE,
@@ -210,6 +216,20 @@ class FleetStore:
 
     def set_meta(self, key: str, value: str) -> None:
         self.conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def set_clock_samples(self, samples: Iterable[ClockSample]) -> None:
+        """Replace the clock samples (the fleet writes its best ones at close)."""
+        rows = [(round(s.t_send * 1e6), round(s.server_time * 1e6), round(s.t_recv * 1e6))
+                for s in samples]
+        c = self.conn
+        c.execute("BEGIN")
+        try:
+            c.execute("DELETE FROM clock_sample")
+            c.executemany("INSERT INTO clock_sample VALUES (?, ?, ?)", rows)
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
 
     def get_meta(self, key: str) -> str | None:
         row = self.conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()

@@ -52,7 +52,7 @@ def preflight(url: str, opts: TlsOptions, timeout: float = 5.0) -> None:
     host = u.hostname or ""
     port = u.port or 443
     where = f"{host}:{port}"
-    ctx = client_context(opts)
+    ctx = client_context(opts, quiet=True)  # callers print the insecure warning
     assert ctx is not None  # no URL given: always a context
     try:
         answered = _handshake_and_read(ctx, host, port, timeout)

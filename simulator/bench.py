@@ -7,6 +7,10 @@ CPU is not counted), the event-loop scheduling lag, and the delivery latency.
 Each step is bounded by ``--duration``; steps go up in node count and stop at
 the first that is not sustained (loop lag p99 over 100 ms, or acks falling
 behind generation by more than 10 %).
+
+``--tls``: every step runs against a plain HTTP backend and an HTTPS one (a throwaway
+self-signed certificate, the fleet's usual client context trusting it) and prints the
+fleet's CPU per 1,000 nodes side by side: what TLS costs the fleet itself.
 """
 
 from __future__ import annotations
@@ -19,17 +23,21 @@ import resource
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from simulator.bench_tls import self_signed_certificate
 from simulator.fleet import Fleet, FleetConfig
 from simulator.ports import free_port
+from simulator.tls import TlsOptions
 
 __all__ = ["StepResult", "main", "run_step"]
 
@@ -73,6 +81,10 @@ class StepResult:
         return 100.0 * self.cpu_s / self.seconds
 
     @property
+    def cpu_pct_per_1000_nodes(self) -> float:
+        return self.cpu_pct / (self.nodes / 1000.0) if self.nodes else 0.0
+
+    @property
     def sustained(self) -> bool:
         """The fleet kept its own schedule: loop lag p99 under 100 ms, CPU under one core."""
         return (self.lag_p99_ms or 0.0) < 100.0 and self.cpu_pct < 95.0
@@ -82,7 +94,7 @@ class StepResult:
         return self.acked >= 0.9 * self.generated
 
     def line(self) -> str:
-        per_k = self.cpu_pct / (self.nodes / 1000.0) if self.nodes else 0.0
+        per_k = self.cpu_pct_per_1000_nodes
         return (
             f"nodes={self.nodes} dashboards={self.dashboards} window={self.seconds:.0f}s "
             f"fleet_cpu={self.cpu_pct:.1f}% ({per_k:.1f}% of a core per 1000 nodes) "
@@ -100,6 +112,7 @@ class StepResult:
 async def run_step(
     target: str, enrollment_key: str, viewer_token: str, nodes: int, rate: float,
     dashboards: int, duration: float, heartbeat_s: float, prefix: str, warmup_s: float = 60.0,
+    tls: TlsOptions | None = None,
 ) -> StepResult:
     """One bounded run; the measurement window starts once every node is registered."""
     state = Path(tempfile.mkdtemp(prefix="sim-bench-"))
@@ -108,7 +121,7 @@ async def run_step(
             target=target, state_dir=state, nodes=nodes, rate=rate, dashboards=dashboards,
             duration=None, enrollment_key=enrollment_key, viewer_token=viewer_token,
             heartbeat_s=heartbeat_s, node_prefix=prefix, drain_timeout_s=0, progress=False,
-            concurrency=64,
+            concurrency=64, tls=tls or TlsOptions(),
         )
         fleet = Fleet(cfg)
         fleet.pause_production()
@@ -146,15 +159,23 @@ async def run_step(
 
 
 @contextlib.contextmanager
-def _own_backend(workers: int, database_url: str | None) -> Iterator[tuple[str, str, str]]:
+def _own_backend(workers: int, database_url: str | None, tls_dir: Path | None = None
+                 ) -> Iterator[tuple[str, str, str]]:
     """``sentinel-backend serve`` as a subprocess (spoken to over HTTP only), on
-    ``database_url`` (a migrated database) or else ``--ephemeral``."""
+    ``database_url`` (a migrated database) or else ``--ephemeral``; over HTTPS with the
+    certificate in ``tls_dir`` (``self_signed_certificate``) when given."""
     port = free_port()
     enr, view = "enr_" + secrets.token_hex(16), "view_" + secrets.token_hex(16)
     env = dict(os.environ, SENTINEL_ENROLLMENT_KEY=enr, SENTINEL_VIEWER_TOKEN=view,
                SENTINEL_OPERATOR_TOKEN="op_" + secrets.token_hex(16), SENTINEL_ACCESS_LOG="0")
     env.pop("DATABASE_URL", None)
     db_args = ["--ephemeral"]
+    tls_args: list[str] = []
+    probe_ctx: ssl.SSLContext | None = None
+    if tls_dir is not None:
+        cert, key = tls_dir / "bench.crt", tls_dir / "bench.key"
+        tls_args = ["--ssl-certfile", str(cert), "--ssl-keyfile", str(key)]
+        probe_ctx = ssl.create_default_context(cafile=str(cert))
     if database_url:
         env["DATABASE_URL"] = database_url
         db_args = []
@@ -163,10 +184,10 @@ def _own_backend(workers: int, database_url: str | None) -> Iterator[tuple[str, 
     )
     proc = subprocess.Popen(
         ["sentinel-backend", "serve", *db_args, "--host", "127.0.0.1", "--port", str(port),
-         "--workers", str(workers), "--no-access-log"],
+         "--workers", str(workers), "--no-access-log", *tls_args],
         env=env, stdout=log, stderr=log, start_new_session=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{'https' if tls_dir is not None else 'http'}://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -175,7 +196,8 @@ def _own_backend(workers: int, database_url: str | None) -> Iterator[tuple[str, 
                 tail = Path(log.name).read_text(errors="replace")[-2000:]
                 raise RuntimeError(f"backend did not start; its log ends:\n{tail}")
             try:
-                with urllib.request.urlopen(url + "/health/ready", timeout=1) as r:
+                with urllib.request.urlopen(url + "/health/ready", timeout=1,
+                                            context=probe_ctx) as r:
                     if r.status == 200:
                         break
             except OSError:
@@ -195,6 +217,41 @@ def _own_backend(workers: int, database_url: str | None) -> Iterator[tuple[str, 
             os.unlink(log.name)  # only wanted while it runs (a failed start names it)
 
 
+def _tls_side_by_side(a: argparse.Namespace, steps: list[int],
+                      run: Callable[[Coroutine[Any, Any, None]], None]) -> None:
+    """``--tls``: each step against a plain and an HTTPS backend, CPU side by side."""
+    tmp = Path(tempfile.mkdtemp(prefix="sim-bench-tls-"))
+    try:
+        cert, _key = self_signed_certificate(tmp)
+        tls = TlsOptions(ca_file=cert)
+        with _own_backend(a.backend_workers, None) as plain, \
+                _own_backend(a.backend_workers, None, tls_dir=tmp) as secure:
+
+            async def go() -> None:
+                for i, n in enumerate(steps):
+                    results: list[StepResult] = []
+                    for label, (url, enr, view), opts in (("http ", plain, None),
+                                                          ("https", secure, tls)):
+                        prefix = f"bench{os.getpid()}s{i}{label.strip()}"
+                        r = await run_step(url, enr, view, n, a.rate, a.dashboards, a.duration,
+                                           a.heartbeat, prefix=prefix, tls=opts)
+                        print(f"{label} {r.line()}", flush=True)
+                        results.append(r)
+                    plain_r, tls_r = results
+                    base = plain_r.cpu_pct_per_1000_nodes
+                    extra = (f" ({100.0 * (tls_r.cpu_pct_per_1000_nodes / base - 1.0):+.0f} %)"
+                             if base > 0 else "")
+                    print(f"fleet CPU per 1,000 nodes at {n} nodes: plain HTTP "
+                          f"{base:.1f}% of a core, TLS {tls_r.cpu_pct_per_1000_nodes:.1f}%"
+                          f"{extra}", flush=True)
+                    if not (plain_r.sustained and tls_r.sustained):
+                        break
+
+            run(go())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m simulator.bench", description=__doc__)
     p.add_argument("--target", default=None, help="backend URL (default: start one)")
@@ -208,7 +265,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend-workers", type=int, default=1)
     p.add_argument("--database-url", default=None,
                    help="migrated database for the backend this starts (default: --ephemeral)")
+    p.add_argument("--tls", action="store_true",
+                   help="each step against a plain and an HTTPS backend this starts: fleet CPU "
+                        "per 1,000 nodes side by side")
     a = p.parse_args(argv)
+    if a.tls and a.target:
+        p.error("--tls starts its own plain and HTTPS backends; it does not take --target")
     steps = [int(x) for x in a.steps.split(",") if x]
 
     async def go(url: str, enr: str, view: str) -> None:
@@ -238,7 +300,9 @@ def main(argv: list[str] | None = None) -> int:
         run = uvloop.run
     except ImportError:  # pragma: no cover
         run = asyncio.run  # type: ignore[assignment]
-    if a.target:
+    if a.tls:
+        _tls_side_by_side(a, steps, run)
+    elif a.target:
         if not a.enrollment_key or (a.dashboards and not a.viewer_token):
             p.error("--target needs --enrollment-key (and --viewer-token with dashboards)")
         run(go(a.target, a.enrollment_key, a.viewer_token or ""))

@@ -30,7 +30,7 @@ from pathlib import Path
 from simulator._http import HttpPool
 from simulator.tls import SessionResumingContext, TlsOptions, client_context
 
-__all__ = ["main"]
+__all__ = ["main", "self_signed_certificate"]
 
 
 def _cpu() -> float:
@@ -38,8 +38,9 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    """A throwaway self-signed certificate for 127.0.0.1 (it is its own CA)."""
+def self_signed_certificate(directory: Path) -> tuple[Path, Path]:
+    """A throwaway self-signed certificate for 127.0.0.1 (it is its own CA); (cert, key)
+    files in ``directory``. Also the HTTPS backend of ``simulator.bench --tls``."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:  # pragma: no cover
         run = asyncio.run  # type: ignore[assignment]
     try:
-        cert, key = _self_signed(tmp)
+        cert, key = self_signed_certificate(tmp)
         with _server(None, None) as plain_port, _server(cert, key) as tls_port:
             ctx = client_context(TlsOptions(ca_file=cert))
 

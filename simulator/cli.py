@@ -1,4 +1,10 @@
-"""``sentinel-sim``: run a simulated fleet against any backend URL, or summarize a ledger."""
+"""``sentinel-sim``: run a simulated fleet against any backend URL, or summarize a ledger.
+
+``https://`` targets: ``--ca-file``/``--client-cert``/``--client-key``/``--insecure``
+(``simulator.tls``). One TLS connection is made before any node starts, so a certificate
+problem is one line and exit 2, not a thousand failing nodes; ``--insecure`` is said
+loudly on stderr.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import asyncio
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -17,6 +24,14 @@ import orjson
 
 from simulator.fleet import Fleet, FleetConfig
 from simulator.ledger import Ledger
+from simulator.tls import (
+    INSECURE_WARNING,
+    TlsOptions,
+    TlsPreflightError,
+    add_tls_arguments,
+    client_context,
+    preflight,
+)
 
 __all__ = ["main"]
 
@@ -51,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     f.add_argument("--shards", type=int, default=1, help=argparse.SUPPRESS)
     f.add_argument("--quiet", action="store_true", help="no progress line")
     f.add_argument("--log-level", default="WARNING")
+    add_tls_arguments(f)
     led = sub.add_parser("ledger", help="summarize a fleet's ledger")
     led.add_argument("--state", type=Path, required=True)
     return p
@@ -62,7 +78,7 @@ def _config(a: argparse.Namespace, shard: int, shards: int) -> FleetConfig:
         duration=a.duration or None, enrollment_key=a.enrollment_key, viewer_token=a.viewer_token,
         heartbeat_s=a.heartbeat, drain_timeout_s=a.drain_timeout, node_prefix=a.node_prefix,
         seed=a.seed, concurrency=a.concurrency, batch_max=a.batch_max, dashboard_since=a.since,
-        shard=shard, shards=shards, progress=not a.quiet,
+        shard=shard, shards=shards, progress=not a.quiet, tls=TlsOptions.from_namespace(a),
     )
 
 
@@ -101,7 +117,8 @@ def _run_sharded(a: argparse.Namespace) -> int:
     if a.since is None and a.dashboards:
         # One baseline for every shard: each shard's dashboards must see the other shards'
         # first detections too, so the head is read once, before any node starts.
-        head = _stream_head(a.target)
+        head = _stream_head(a.target, client_context(TlsOptions.from_namespace(a), a.target,
+                                                     quiet=True))
         extra = ["--since", str(head if head is not None else 0)]
     procs = []
     for k in range(a.processes):
@@ -119,11 +136,13 @@ def _run_sharded(a: argparse.Namespace) -> int:
     return max(p.wait() for p in procs)
 
 
-def _stream_head(target: str, wait_s: float = 10.0) -> int | None:
+def _stream_head(target: str, ctx: ssl.SSLContext | None,
+                 wait_s: float = 10.0) -> int | None:
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            with urllib.request.urlopen(target.rstrip("/") + "/health", timeout=2) as r:
+            with urllib.request.urlopen(target.rstrip("/") + "/health", timeout=2,
+                                        context=ctx) as r:
                 head = orjson.loads(r.read()).get("stream_head")
                 if isinstance(head, int):
                     return head
@@ -166,6 +185,21 @@ def _ledger_summary(state: Path) -> int:
     return 0
 
 
+def _check_tls(a: argparse.Namespace) -> str | None:
+    """Preflight the target's TLS (once: a shard's parent did it for its children) and say
+    ``--insecure`` out loud; the one-line reason when the target cannot be used."""
+    opts = TlsOptions.from_namespace(a)
+    if opts.insecure and a.shard is None:
+        print(INSECURE_WARNING, file=sys.stderr)
+    if a.shard is not None:
+        return None
+    try:
+        preflight(a.target, opts, timeout=5.0)
+    except TlsPreflightError as exc:
+        return str(exc)
+    return None
+
+
 def _run(cfg: FleetConfig) -> int:
     """uvloop when installed (it ships with uvicorn[standard]): a cheaper event loop."""
     try:
@@ -181,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
         return _ledger_summary(a.state)
     logging.basicConfig(level=getattr(logging, str(a.log_level).upper(), logging.WARNING),
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    refused = _check_tls(a)
+    if refused is not None:
+        print(f"sentinel-sim: {refused}", file=sys.stderr)
+        return 2
     if a.processes > 1 and a.shard is None:
         return _run_sharded(a)
     cfg = _config(a, a.shard or 0, a.shards)

@@ -9,6 +9,11 @@ and out-of-order arrivals, and measures every event's delivery latency (receipt 
 committed_at) and end-to-end latency (receipt - captured_at). One parse per frame; one
 receipt time per frame, so a frame that carries a batch of events costs one ledger row
 per contiguous run.
+
+Over ``wss://`` it verifies with the fleet's one TLS context (``ssl_context``, from
+``simulator.tls.client_context``). The ``hello`` frame answers the upgrade request and
+carries ``server_time``, so (connect started, server_time, hello received) is a
+clock-offset sample (``clock``); the pushed heartbeat frames are not.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -25,6 +31,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
 from simulator._backoff import full_jitter
+from simulator._clock_sampler import ClockSampler
 from simulator._stats import MsHistogram
 from simulator._store import TickBatch
 from simulator.protocol import (
@@ -39,6 +46,7 @@ from simulator.protocol import (
     stored_content_hash,
     stream_url,
 )
+from simulator.tls import websockets_ssl_kwargs
 
 __all__ = ["DashboardClient", "DashboardSink", "event_times", "parse_time_us"]
 
@@ -131,6 +139,8 @@ class DashboardClient:
         backoff_cap_s: float = 5.0,
         open_timeout_s: float = 5.0,
         on_event: Callable[[int], None] | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: ClockSampler | None = None,
     ) -> None:
         self.idx = idx
         self.name = name
@@ -159,6 +169,9 @@ class DashboardClient:
         self.fatal: str | None = None
         self._ws: ClientConnection | None = None
         self._on_event = on_event
+        self._ssl_context = ssl_context
+        self._clock = clock
+        self._connect_started: float | None = None  # this connection's, until its hello
 
     def _mark_dirty(self) -> None:
         self.sink.batch.dashboards[self.idx] = (
@@ -184,10 +197,12 @@ class DashboardClient:
                 self._mark_dirty()
             first = False
             url = stream_url(self.target, self.last_seq, self.token)
+            self._connect_started = time.time()
             try:
                 async with connect(
                     url, open_timeout=self.open_timeout_s, ping_interval=None, compression=None,
                     max_size=64 * 1024 * 1024, max_queue=64, close_timeout=1,
+                    **websockets_ssl_kwargs(url, self._ssl_context),
                 ) as ws:
                     self._ws = ws
                     self.last_frame = time.monotonic()
@@ -253,6 +268,10 @@ class DashboardClient:
         elif mtype == FRAME_HEARTBEAT:
             self.head = int(msg.get("head") or 0)
         elif mtype == FRAME_HELLO:
+            if self._clock is not None and self._connect_started is not None:
+                self._clock.add(self._connect_started, msg.get("server_time"),
+                                recv_us / 1e6)
+            self._connect_started = None
             hb = msg.get("heartbeat_s")
             if isinstance(hb, int | float) and hb > 0:
                 self.heartbeat_s = float(hb)

@@ -11,7 +11,13 @@ Built for scale (10,000 nodes on two shared cores): nodes are records, not tasks
 - ``_conversation.Conversation``: each node's requests to the backend over one
   keep-alive pool (``_http.HttpPool``), and the retry policy;
 - ``_stream_sink.StreamSink``: where the dashboards (one task each) record the stream;
-- ``_progress.ProgressReporter``: the per-second series row and progress line.
+- ``_progress.ProgressReporter``: the per-second series row and progress line;
+- ``_clock_sampler.ClockSampler``: the round trips that carried the server's time
+  (heartbeat answers, dashboards' hello), for ``clock_offset()``; the best of them are
+  written to the ledger at close.
+
+TLS: one client context, built once in ``start()`` from ``FleetConfig.tls``
+(``simulator.tls.client_context``), serves the HTTP pool and every dashboard.
 
 A node has at most one detection request in flight; a backlog goes out through the
 batch endpoint.
@@ -24,12 +30,14 @@ import contextlib
 import logging
 import os
 import random
+import ssl
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from simulator._clock_sampler import ClockSampler
 from simulator._conversation import Conversation, RetryPolicy
 from simulator._counters import FleetCounters
 from simulator._http import HttpPool
@@ -39,8 +47,10 @@ from simulator._scheduler import Scheduler
 from simulator._stats import LatencyMeters
 from simulator._store import FleetStore, TickBatch
 from simulator._stream_sink import StreamSink
+from simulator.clock_offset import OffsetEstimate
 from simulator.dashboard import DashboardClient
 from simulator.node import NodeState
+from simulator.tls import TlsOptions, client_context, is_tls_url
 
 __all__ = ["DrainResult", "Fleet", "FleetConfig", "FleetCounters", "shard_state_dir"]
 
@@ -54,7 +64,8 @@ def shard_state_dir(state_dir: Path, shard: int, shards: int) -> Path:
 
 @dataclass
 class FleetConfig:
-    """Everything a fleet run needs. Tokens default to the SENTINEL_* environment variables."""
+    """Everything a fleet run needs. Tokens default to the SENTINEL_* environment variables.
+    ``tls``: how ``https://``/``wss://`` targets are verified (ignored for plain ones)."""
 
     target: str
     state_dir: Path
@@ -81,6 +92,7 @@ class FleetConfig:
     stream_target: str | None = None  # dashboards' base URL when it differs from ``target``
     progress: bool = False
     progress_stream: TextIO | None = None
+    tls: TlsOptions = field(default_factory=TlsOptions)
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir)
@@ -154,6 +166,10 @@ class Fleet:
         self._reg_workers = max(1, config.concurrency // 4)
         self._hb_workers = max(1, config.concurrency // 2)
         self._http: HttpPool | None = None
+        self.clock = ClockSampler()
+        #: The one TLS client context of this fleet (None until started, or plain http).
+        self.ssl_context: ssl.SSLContext | None = None
+        self._store: FleetStore | None = None
         self._conversation: Conversation | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._dash_tasks: list[asyncio.Task[None]] = []
@@ -243,6 +259,10 @@ class Fleet:
         )
         return d
 
+    def clock_offset(self) -> OffsetEstimate | None:
+        """The server's clock minus ours, from this fleet's recent samples (None: none)."""
+        return self.clock.estimate()
+
     async def poll_commands(self, node_id: str) -> None:
         """Poll one node's commands now (the harness may call it instead of waiting a heartbeat)."""
         idx = self._sink.index_of(node_id)
@@ -278,7 +298,8 @@ class Fleet:
         if cfg.dashboards and not cfg.viewer_token:
             raise ValueError("no viewer token: pass --viewer-token or set SENTINEL_VIEWER_TOKEN")
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        store = FleetStore(self.db_path)
+        self.ssl_context = _client_context(cfg)  # before anything is opened
+        store = self._store = FleetStore(self.db_path)
         store.set_meta("target", cfg.target)
         now = asyncio.get_running_loop().time()
         self._progress.start(now)
@@ -289,13 +310,14 @@ class Fleet:
         self._http = HttpPool(
             cfg.target, size=cfg.concurrency + self._reg_workers + self._hb_workers,
             timeout_s=cfg.request_timeout_s,
-            connect_timeout_s=cfg.connect_timeout_s,
+            connect_timeout_s=cfg.connect_timeout_s, ssl_context=self.ssl_context,
         )
         sched = self._scheduler
         conversation = self._conversation = Conversation(
             self._http, sched, self._recorder, self.counters,
             RetryPolicy(self._rng, cfg.backoff_base_s, cfg.backoff_cap_s),
             enrollment_key=cfg.enrollment_key, seed=cfg.seed, batch_max=cfg.batch_max,
+            clock=self.clock,
         )
         for node_id in ids:
             node = self.nodes[names[node_id]]
@@ -337,6 +359,7 @@ class Fleet:
                 sessions=store.dashboard_sessions(idx),
                 delivery=self.delivery_window, e2e=self.e2e_window,
                 backoff_base_s=cfg.backoff_base_s, backoff_cap_s=cfg.backoff_cap_s,
+                ssl_context=self.ssl_context, clock=self.clock,
             )
             self.dashboards.append(client)
         self._sink.resume(recorded, floor=min(d.last_seq for d in self.dashboards))
@@ -398,6 +421,8 @@ class Fleet:
         if self._recorder.is_open:
             self._progress.report(asyncio.get_running_loop().time(), final=True)
             self._recorder.flush()
+            if self._store is not None and len(self.clock):
+                self._store.set_clock_samples(self.clock.best())
         if self._http is not None:
             await self._http.aclose()
         self._recorder.close()
@@ -425,3 +450,11 @@ class Fleet:
         if self._conversation is None:
             raise RuntimeError("the fleet is not started: await start() first")
         return self._conversation
+
+
+def _client_context(cfg: FleetConfig) -> ssl.SSLContext | None:
+    """The fleet's TLS context when the ingest or the stream URL is TLS, else None."""
+    urls = [cfg.target, cfg.stream_target or cfg.target]
+    if not any(is_tls_url(u) for u in urls):
+        return None
+    return client_context(cfg.tls)

@@ -26,6 +26,9 @@ the epoch):
   where it differs from the fleet's first receipt (``stream.hash``) or that was gone.
 - ``clock_skew(node_idx, seq, skew_us)``: detections written by a node whose clock was
   wrong (``captured_us`` in ``generated`` is the node's clock; minus ``skew_us``, the truth).
+- ``clock_sample(t_send_us, server_us, t_recv_us)``: the lowest-round-trip exchanges that
+  carried the server's time (heartbeat answers, dashboards' hello), written at close, for
+  ``simulator.clock_offset.estimate_offset``.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulator._store import connect
+from simulator.clock_offset import ClockSample
 
 __all__ = ["DashboardInfo", "Ledger", "ledger_files"]
 
@@ -156,6 +160,13 @@ class Ledger:
             for node_id, seq, skew_us in rows:
                 out[(str(node_id), int(seq))] = int(skew_us) / 1e6
         return out
+
+    def clock_samples(self) -> list[ClockSample]:
+        """Every shard's clock samples (none in a state file from before the table)."""
+        return [ClockSample(int(a) / 1e6, int(b) / 1e6, int(c) / 1e6)
+                for a, b, c in self._optional_rows(
+                    "SELECT t_send_us, server_us, t_recv_us FROM clock_sample")
+                if int(c) >= int(a)]
 
     def _optional_rows(self, sql: str, fallback: str | None = None
                        ) -> Iterator[tuple]:  # type: ignore[type-arg]

@@ -1,6 +1,7 @@
 """`sentinel-chaos run`: start the stack, play a scenario, judge, report, tear down.
 
-Exit code: 0 every SLO held, 1 an SLO failed, 2 the harness itself could not run.
+Exit code: 0 every SLO held, 1 an SLO failed, 2 the harness itself could not run (a
+``--target`` whose TLS cannot be trusted included: one line names why).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from chaos.scenario.model import COVERAGE_PATHS
+from simulator.tls import INSECURE_WARNING, TlsOptions, add_tls_arguments
 
 NAME = "run"
 
@@ -75,6 +77,13 @@ def _run(args: argparse.Namespace) -> int:
     from chaos.verdict import EXIT_HARNESS_ERROR
 
     install_log_redaction()  # every log line of the harness, the fleet included
+    if args.tls and args.target:
+        print("sentinel-chaos run: --tls is for the embedded stack; a --target says its own "
+              "scheme (https://...)", file=sys.stderr)
+        return EXIT_HARNESS_ERROR
+    tls = TlsOptions.from_namespace(args)
+    if tls.insecure:
+        print(INSECURE_WARNING, file=sys.stderr, flush=True)
     refused = _choose_containers(args)
     if refused is not None:
         print(refused, file=sys.stderr)
@@ -99,7 +108,8 @@ def _run(args: argparse.Namespace) -> int:
                          target=args.target,
                          data_dir=Path(args.data_dir) if args.data_dir else None,
                          state_dir=Path(args.state_dir) if args.state_dir else None,
-                         backend_env=dict(args.backend_env or ()), quiet=args.quiet)
+                         backend_env=dict(args.backend_env or ()), quiet=args.quiet,
+                         tls=tls, stack_tls=args.tls)
     # SIGTERM (CI cancelling the job) tears down like Ctrl-C: faults reverted, processes
     # stopped by PID, namespaces removed.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -157,5 +167,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                              "scenario's require_exercised): " + ", ".join(COVERAGE_PATHS))
     parser.add_argument("--quiet", action="store_true",
                         help="no startup lines or live view; only the summary")
+    parser.add_argument("--tls", action="store_true",
+                        help="the embedded stack serves HTTPS/WSS with a throwaway CA, which "
+                             "the fleet, dashboards and evidence clients trust")
+    add_tls_arguments(parser)  # for an https:// --target
     parser.set_defaults(func=_run)
     return parser

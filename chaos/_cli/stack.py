@@ -24,7 +24,7 @@ def _up(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     stack = Stack(StackOptions(data_dir=Path(args.data_dir) if args.data_dir else None,
                                l3_links=() if args.no_l3 else LINK_NAMES,
-                               echo=lambda line: print(line, flush=True)))
+                               echo=lambda line: print(line, flush=True), tls=args.tls))
     try:
         stack.start()
         print("\nstack is up (Ctrl-C stops it):")
@@ -36,6 +36,11 @@ def _up(args: argparse.Namespace) -> int:
               f"SENTINEL_OPERATOR_TOKEN={stack.operator_token} "
               f"DATABASE_URL={stack.database_url} TOXIPROXY_URL={stack.toxiproxy_url}",
               flush=True)
+        if stack.ca_file is not None:
+            print(f"\nTLS: trust the throwaway CA {stack.ca_file} (removed when the stack "
+                  f"stops):\n  sentinel-sim fleet --ca-file {stack.ca_file} ...   "
+                  f"locust ... --ca-file {stack.ca_file}   (or SSL_CERT_FILE={stack.ca_file})",
+                  flush=True)
         while not stop.wait(0.5):
             if stack.backend is not None and stack.backend.pid is None:
                 print("the backend exited; stopping", file=sys.stderr)
@@ -61,5 +66,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                     help="keep PostgreSQL's data here (default: a throwaway temp dir)")
     up.add_argument("--no-l3", action="store_true",
                     help="do not put the links through network namespaces")
+    up.add_argument("--tls", action="store_true",
+                    help="serve the backend over HTTPS/WSS with a throwaway CA (its file is "
+                         "printed: pass it as --ca-file)")
     up.set_defaults(func=_up)
     return parser

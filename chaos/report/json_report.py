@@ -45,7 +45,9 @@ def build_report(verdict: Verdict, evidence: Evidence, run: RunInfo) -> dict[str
         "run": {"started_at": run.started_at, "ended_at": run.ended_at,
                 "generation_ended_at": evidence.generation_ended_at,
                 "drained_at": evidence.drained_at, "drain_s": verdict.drain_s,
-                "state_dir": run.state_dir},
+                "state_dir": run.state_dir,
+                "clock_offset_s": evidence.clock_offset_s,
+                "clock_uncertainty_s": evidence.clock_uncertainty_s},
         "slos": [{"name": s.name, "passed": s.passed, "measured": s.measured,
                   "limit": s.limit, "unit": s.unit, "detail": s.detail, "status": s.status,
                   "exercised": s.exercised, "measurable": s.measurable}

@@ -9,7 +9,7 @@ from chaos._secrets import redact
 from chaos.report._scrub import scrub_evidence
 from chaos.report.files import ReportPaths, write_reports
 from chaos.report.run_info import RunInfo
-from chaos.report.summary import render_summary
+from chaos.report.summary import render_summary, run_notes, with_run_notes
 from chaos.verdict.compute import compute_verdict
 from chaos.verdict.evidence import Evidence
 from chaos.verdict.evidence_io import write_evidence
@@ -34,6 +34,8 @@ def publish(evidence: Evidence, run: RunInfo, report_dir: str | Path, *,
     verdict = compute_verdict(evidence, run.scenario.slos)
     paths = write_reports(report_dir, verdict, evidence, run, junit_path=junit_path)
     evidence_json = write_evidence(Path(report_dir) / "evidence.json", scrub_evidence(evidence))
-    return Published(verdict=verdict, exit_code=exit_code(verdict),
-                     summary=redact(render_summary(verdict, run.scenario.name)), paths=paths,
-                     evidence_json=evidence_json)
+    # The run's own caveats (certificates not verified, a remote clock's offset) lead.
+    notes = run_notes(run.environment, evidence.clock_offset_s, evidence.clock_uncertainty_s)
+    summary = with_run_notes(render_summary(verdict, run.scenario.name), notes)
+    return Published(verdict=verdict, exit_code=exit_code(verdict), summary=redact(summary),
+                     paths=paths, evidence_json=evidence_json)

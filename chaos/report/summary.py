@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from chaos.report._format import number, slo_value
 from chaos.report._verdict_parts import accounting_line, audit_lines, coverage_line
 from chaos.verdict._stats import Percentiles
@@ -85,6 +87,32 @@ def render_summary(verdict: Verdict, scenario_name: str = "") -> str:
         lines += ["", "harness errors:"]
         lines += [f"  {error}" for error in verdict.harness_errors]
     return "\n".join(lines) + "\n"
+
+
+def run_notes(environment: Mapping[str, str], clock_offset_s: float | None,
+              clock_uncertainty_s: float | None) -> list[str]:
+    """The lines about how the run could see the backend, for the summary's head: an
+    unverified TLS link first (loudly: such a run proves nothing about the deployment's
+    TLS), then the backend's clock offset (what every latency was corrected by)."""
+    notes: list[str] = []
+    tls = environment.get("tls")
+    if tls and tls.startswith("INSECURE"):
+        notes.append(f"!! TLS {tls} !!")
+    if clock_offset_s is not None:
+        spread = ("" if clock_uncertainty_s is None
+                  else f" ± {clock_uncertainty_s * 1000:.1f} ms")
+        notes.append(f"backend clock: {clock_offset_s * 1000:+.1f} ms{spread} from ours "
+                     "(server times corrected by it)")
+    return notes
+
+
+def with_run_notes(summary: str, notes: Sequence[str]) -> str:
+    """``summary`` (from :func:`render_summary`) with ``notes`` right under its head rule."""
+    if not notes:
+        return summary
+    lines = summary.split("\n")
+    at = 2 if len(lines) > 2 else len(lines)
+    return "\n".join([*lines[:at], *notes, *lines[at:]])
 
 
 def _row(stats: Percentiles) -> str:

@@ -6,6 +6,11 @@ while the fleet generates for the scenario's ``duration``; then generation stops
 fleet drains (outboxes empty, every dashboard at the stream head) within ``drain``; only
 then is the evidence read and judged. Whatever happens, faults are reverted (the player),
 the fleet is closed and the stack torn down (``Stack.close``).
+
+Over TLS (``https://`` target, or the embedded stack with ``stack_tls``) the fleet, its
+dashboards and the harness's own clients (operator, evidence) verify with the same
+options; a ``--target`` is preflighted before anything starts. Only a ``--target`` run
+corrects for the backend's clock (on the local stack there is one clock).
 """
 
 from __future__ import annotations
@@ -15,17 +20,25 @@ import contextlib
 import os
 import re
 import secrets
+import ssl
 import sys
 import time
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
 from chaos.report import Published, RunInfo, basic_environment, publish
 from chaos.runner._assemble import RunSources, assemble_evidence
 from chaos.runner._database_evidence import stream_head
+from chaos.runner._remote import (
+    check_target_tls,
+    clock_line,
+    ledger_clock_offset,
+    run_context,
+    tls_description,
+)
 from chaos.runner._state_dir import new_state_dir, seal_state_dir
 from chaos.runner.adapters import (
     FleetNodes,
@@ -37,6 +50,8 @@ from chaos.runner.live import LiveView
 from chaos.scenario import Scenario, TimelinePlayer
 from chaos.verdict import EXIT_HARNESS_ERROR, SeriesPoint
 from simulator import Fleet, FleetConfig
+from simulator.clock_offset import OffsetEstimate
+from simulator.tls import TlsOptions
 
 SAMPLE_S = 0.5
 REVERT_GRACE_S = 5.0
@@ -53,7 +68,9 @@ class RunOptions:
     embedded stack (planted faults). ``state_dir``: the root of the runs' fleet state
     (outboxes, ledger, node tokens; one private directory per run, never in ``report_dir``;
     ``None``: ``$XDG_STATE_HOME/sentinel-chaos/runs``). ``out``: where the startup lines,
-    live view and summary go (``quiet`` keeps only the summary)."""
+    live view and summary go (``quiet`` keeps only the summary). ``tls``: how ``https://``
+    is verified (a ``--target``'s CA, client certificate, ``insecure``); ``stack_tls``:
+    the embedded stack serves TLS with a throwaway CA, which every client then trusts."""
 
     scenario: Scenario
     report_dir: Path = Path("sentinel-chaos-report")
@@ -65,6 +82,8 @@ class RunOptions:
     quiet: bool = False
     out: TextIO | None = None
     live_every_s: float | None = None
+    tls: TlsOptions = field(default_factory=TlsOptions)
+    stack_tls: bool = False
 
 
 @dataclass
@@ -82,6 +101,9 @@ class Endpoints:
     viewer_token: str
     database_url: str | None
     api_url: str
+    tls: TlsOptions = field(default_factory=TlsOptions)
+    ssl_context: ssl.SSLContext | None = None
+    remote: bool = False  # another machine's clock: estimate and correct the offset
 
 
 def _node_prefix(scenario: Scenario) -> str:
@@ -115,7 +137,7 @@ class Runner:
                 stack = Stack(StackOptions(data_dir=self.opt.data_dir,
                                            backend_env=dict(self.opt.backend_env),
                                            l3_links=links, echo=self.say,
-                                           power_cut=power_cut))
+                                           power_cut=power_cut, tls=self.opt.stack_tls))
                 async with stack:
                     return await self._run_on_stack(stack)
             return await self._run_on_target(self.opt.target)
@@ -133,8 +155,12 @@ class Runner:
 
         assert isinstance(stack, Stack)
         assert stack.backend is not None and stack.postgres is not None
+        tls = (replace(self.opt.tls, ca_file=stack.ca_file) if stack.ca_file is not None
+               else self.opt.tls)
+        ssl_context = run_context(tls, stack.backend_url, stack.ingest_url, stack.stream_url)
         endpoints = Endpoints(stack.ingest_url, stack.stream_url, stack.enrollment_key,
-                              stack.viewer_token, stack.database_url, stack.backend_url)
+                              stack.viewer_token, stack.database_url, stack.backend_url,
+                              tls=tls, ssl_context=ssl_context)
         control = AsyncToxiproxyControl(stack.toxiproxy_url)
         unavailable: dict[str, str] = {}
         if not stack.links:
@@ -145,9 +171,12 @@ class Runner:
             l3=L3Links(stack.links) if stack.links else None,
             backend=StackBackend(stack),
             database=StackDatabase(stack),
-            operator=OperatorApi(stack.backend_url, stack.operator_token),
+            operator=OperatorApi(stack.backend_url, stack.operator_token,
+                                 ssl_context=ssl_context),
         )
         env = stack.environment()
+        if tls.insecure and ssl_context is not None:
+            env["tls"] = tls_description(tls, stack.backend_url) or env.get("tls", "")
         try:
             return await self._drive(endpoints, ctx_parts, unavailable, env)
         finally:
@@ -160,9 +189,15 @@ class Runner:
             return RunOutcome(EXIT_HARNESS_ERROR, error=(
                 f"--target needs the backend's tokens: set {' and '.join(missing)}"))
         target = target.rstrip("/")
+        tls = self.opt.tls
+        refused = await check_target_tls(target, tls)  # before anything starts
+        if refused is not None:
+            return RunOutcome(EXIT_HARNESS_ERROR, error=refused)
+        ssl_context = run_context(tls, target)
         endpoints = Endpoints(target, target, os.environ["SENTINEL_ENROLLMENT_KEY"],
                               os.environ["SENTINEL_VIEWER_TOKEN"],
-                              os.environ.get("DATABASE_URL") or None, target)
+                              os.environ.get("DATABASE_URL") or None, target,
+                              tls=tls, ssl_context=ssl_context, remote=True)
         why = "--target: the backend is not ours to break (no local stack)"
         unavailable = {"toxiproxy": f"{why}; no Toxiproxy in front of {target}",
                        "l3": f"{why}; no network namespace on the path to {target}",
@@ -171,11 +206,13 @@ class Runner:
         operator_token = os.environ.get("SENTINEL_OPERATOR_TOKEN")
         parts: dict[str, object] = {}
         if operator_token:
-            parts["operator"] = OperatorApi(target, operator_token)
+            parts["operator"] = OperatorApi(target, operator_token, ssl_context=ssl_context)
         else:
             unavailable["operator"] = "set SENTINEL_OPERATOR_TOKEN to run blackout steps"
         env = {"backend": f"{target} (--target)",
                "stored set": "DATABASE_URL" if endpoints.database_url else "GET /api/detections"}
+        if (tls_text := tls_description(tls, target)) is not None:
+            env["tls"] = tls_text
         self.say(f"target: {target} (fault steps needing the local stack are skipped)")
         return await self._drive(endpoints, parts, unavailable, env)
 
@@ -191,7 +228,7 @@ class Runner:
             enrollment_key=ep.enrollment_key, viewer_token=ep.viewer_token, heartbeat_s=1.0,
             node_prefix=_node_prefix(scenario), backoff_base_s=0.1, backoff_cap_s=BACKOFF_CAP_S,
             drain_timeout_s=scenario.drain_s, concurrency=min(64, max(4, scenario.fleet.nodes)),
-            stream_target=ep.stream_url)
+            stream_target=ep.stream_url, tls=ep.tls)
         node_ids = config.node_ids()
         fleet = Fleet(config)
         fleet_nodes = FleetNodes(fleet, node_ids)  # steps see the ids and the clocks
@@ -258,19 +295,31 @@ class Runner:
                     await task
             await fleet.close()
             seal_state_dir(state_dir)
+        clock: OffsetEstimate | None = None
+        if ep.remote:
+            clock = ledger_clock_offset(state_dir)
+            self.say(f"clock: {clock_line(clock)}")
         operator = parts.get("operator")
         sources = RunSources(
             state_dir=state_dir, node_ids=node_ids, database_url=ep.database_url,
             api_url=ep.api_url, viewer_token=ep.viewer_token, counters=fleet.counters,
             blackout_calls=operator.calls if isinstance(operator, OperatorApi) else (),
             start_head=start_head, end_head=end_heads[-1] if end_heads else None,
-            harness_errors=harness_errors)
+            harness_errors=harness_errors, ssl_context=ep.ssl_context, clock_offset=clock)
+        judging_started = time.monotonic()
         evidence = await assemble_evidence(
             sources, fault_windows=player.windows, backlog=backlog, acked_per_s=acked,
             run_started_at=started_at, generation_ended_at=generation_ended_at,
             drained_at=drained_at)
+        judging = (f"evidence read in {time.monotonic() - judging_started:.1f} s "
+                   f"({len(node_ids)} nodes' stored set from "
+                   f"{'the database' if ep.database_url else 'GET /api/detections'})")
+        self.say(f"judging: {judging}")
         env = basic_environment()
         env.update(environment)
+        env["judging"] = judging
+        if ep.remote:
+            env["clock offset"] = clock_line(clock)
         env["fleet"] = (f"{len(node_ids)} nodes x {scenario.fleet.rate:g}/s, "
                         f"{scenario.fleet.dashboards} dashboards, ids {config.node_prefix}-*")
         if (skewed := fleet_nodes.skew_summary()) is not None:

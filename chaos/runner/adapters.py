@@ -8,6 +8,7 @@ the operator API (blackout). Steps see only the Protocols in ``chaos.scenario.co
 from __future__ import annotations
 
 import asyncio
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from chaos.scenario.context import (
     ToxiproxyControl,
 )
 from simulator.protocol import BLACKOUT_ACTIVATE_PATH, BLACKOUT_DEACTIVATE_PATH
+from simulator.tls import httpx_verify
 
 if TYPE_CHECKING:
     from chaos.l3 import Link as L3Link
@@ -104,10 +106,14 @@ class BlackoutCall:
 class OperatorApi:
     """The operator side of the backend API, straight to the backend (out of band: the
     operator's console is not on the fleet's faulty links). ``calls``: every blackout
-    change answered 2xx, for the evidence (blackout cycles, audit)."""
+    change answered 2xx, for the evidence (blackout cycles, audit). ``ssl_context``: the
+    run's TLS context (an ``https://`` backend with a private CA), default verification
+    without one."""
 
-    def __init__(self, base_url: str, token: str) -> None:
+    def __init__(self, base_url: str, token: str, *,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self._url = base_url.rstrip("/")
+        self._verify = httpx_verify(ssl_context)
         self._headers = {"Authorization": f"Bearer {token}"}
         self.calls: list[BlackoutCall] = []
         self._seen_rows: set[int] = set()
@@ -115,7 +121,7 @@ class OperatorApi:
     async def _post(self, path: str, body: dict[str, object]) -> tuple[float, float, object]:
         """(first sent, answered, JSON answer) of a POST retried while the backend is down."""
         requested_at = time.time()
-        async with httpx.AsyncClient(timeout=10.0) as client:
+        async with httpx.AsyncClient(timeout=10.0, verify=self._verify) as client:
             for attempt in range(10):  # the backend may be restarting under another fault
                 try:
                     resp = await client.post(self._url + path, json=body, headers=self._headers)

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import ssl
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -34,9 +36,12 @@ from simulator.protocol import (
     stored_content_hash,
     stored_page_params,
 )
+from simulator.tls import httpx_verify
 
 #: Pages of one node's stored set read at most (x 1000 rows): a bound, never reached.
 _MAX_PAGES = 100_000
+#: Nodes whose stored set is read at once from the API.
+API_PARALLEL = 8
 
 
 def ledger_evidence(state_dir: Path, node_ids: Sequence[str], *, all_nodes: bool = False
@@ -102,27 +107,47 @@ async def stored_from_database(database_url: str, node_ids: Sequence[str]
             for r in rows]
 
 
-async def stored_from_api(base_url: str, viewer_token: str, node_ids: Sequence[str]
-                          ) -> list[StoredDetection]:
-    """The stored set as the backend's read API gives it (field rehearsal without DB access)."""
-    out: list[StoredDetection] = []
+async def stored_from_api(base_url: str, viewer_token: str, node_ids: Sequence[str], *,
+                          ssl_context: ssl.SSLContext | None = None,
+                          parallel: int = API_PARALLEL) -> list[StoredDetection]:
+    """The stored set as the backend's read API gives it (field rehearsal without DB access).
+
+    One node's pages are read in order (the cursor), up to ``parallel`` nodes at once:
+    a thousand-node fleet judged one request at a time over a real link would wait on the
+    round trip a thousand times. ``ssl_context``: the run's one TLS context (an
+    ``https://`` backend with a private CA); default verification without one. The
+    ``committed_at`` stamps are the server's clock, as given."""
     headers = {"Authorization": f"Bearer {viewer_token}"}
-    async with httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=30.0,
-                                 headers=headers) as client:
-        for node_id in node_ids:
-            cursor: str | None = None
-            for _page in range(_MAX_PAGES):
-                resp = await client.get(DETECTIONS_PATH, params=stored_page_params(
-                    node_id, cursor, STORED_PAGE_MAX))
-                resp.raise_for_status()
-                items, cursor = parse_stored_page(resp.json())
-                for item in items:
-                    committed = item.get("committed_at")
-                    out.append(StoredDetection(
-                        node_id=item["node_id"], seq=int(item["seq"]),
-                        content_hash=stored_content_hash(item),
-                        committed_at=(datetime.fromisoformat(committed).timestamp()
-                                      if committed else None)))
-                if cursor is None:
-                    break
+    slots = asyncio.Semaphore(max(1, parallel))
+    limits = httpx.Limits(max_connections=max(1, parallel),
+                          max_keepalive_connections=max(1, parallel))
+    async with httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=30.0, headers=headers,
+                                 verify=httpx_verify(ssl_context), limits=limits) as client:
+
+        async def one_node(node_id: str) -> list[StoredDetection]:
+            async with slots:
+                return await _stored_pages(client, node_id)
+
+        per_node = await asyncio.gather(*(one_node(n) for n in node_ids))
+    return [row for rows in per_node for row in rows]
+
+
+async def _stored_pages(client: httpx.AsyncClient, node_id: str) -> list[StoredDetection]:
+    """Every page of one node's stored detections, following the cursor."""
+    out: list[StoredDetection] = []
+    cursor: str | None = None
+    for _page in range(_MAX_PAGES):
+        resp = await client.get(DETECTIONS_PATH, params=stored_page_params(
+            node_id, cursor, STORED_PAGE_MAX))
+        resp.raise_for_status()
+        items, cursor = parse_stored_page(resp.json())
+        for item in items:
+            committed = item.get("committed_at")
+            out.append(StoredDetection(
+                node_id=item["node_id"], seq=int(item["seq"]),
+                content_hash=stored_content_hash(item),
+                committed_at=(datetime.fromisoformat(committed).timestamp()
+                              if committed else None)))
+        if cursor is None:
+            break
     return out

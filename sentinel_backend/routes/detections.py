@@ -130,7 +130,8 @@ async def post_batch(request: Request) -> Response:
 #: commit time (of the event when it has one).
 _PAGE = """
 SELECT d.id, (d.payload || jsonb_build_object('id', d.id, 'stream_seq', e.seq,
-       'committed_at', coalesce(e.committed_at, d.committed_at)))::text AS js
+       'committed_at', coalesce(e.committed_at, d.committed_at) + make_interval(secs => $7)
+       ))::text AS js
 FROM detections d LEFT JOIN stream_events e ON e.id = d.stream_event_id
 WHERE d.id > $1
   AND ($2::text IS NULL OR d.node_id = $2)
@@ -148,7 +149,8 @@ async def list_detections(request: Request) -> Response:
     with refused_as(400):
         q = detection_query(request.query_params)
     rows = await core.pool.fetch(_PAGE, q.after_id, q.node_id, q.captured_from,
-                                 q.captured_to, q.after_seq, q.limit + 1)
+                                 q.captured_to, q.after_seq, q.limit + 1,
+                                 core.settings.faults.clock_shift_s)
     more = len(rows) > q.limit
     rows = rows[:q.limit]
     cursor = orjson.dumps(encode_cursor(rows[-1]["id"])).decode() if more else "null"

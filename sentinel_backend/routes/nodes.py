@@ -6,7 +6,6 @@ queue and answer after the commit.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -55,7 +54,8 @@ async def heartbeat(node_id: str, request: Request) -> Response:
         raise ApiError(404, f"unknown node {node_id}")
     return json_response({
         "node_id": node_id, "status": res.status, "blackout": res.blackout,
-        "pending_commands": res.pending, "server_time": datetime.now(UTC).isoformat(),
+        "pending_commands": res.pending,
+        "server_time": core.settings.faults.server_now().isoformat(),
     })
 
 
