@@ -78,8 +78,8 @@ def _other_events(record: DashboardRecord, stream: Sequence[StreamEvent] | None
     missing = sorted(e.stream_seq for e in stream
                      if e.type != DETECTION and e.stream_seq > baseline
                      and e.stream_seq not in received)
+    # Only the window the database was read for can be judged: a seq above its top may be
+    # a real event committed after the read (a node going offline once the fleet stopped).
     top = max(known, default=0)
-    unknown = {s for s in received if s not in known and s <= top}
-    # Beyond the database's head when it was read: phantom too (nothing can be there).
-    unknown |= {s for s in received if s > top and known}
+    unknown = {s for s in received if s not in known and baseline < s <= top}
     return missing, unknown
