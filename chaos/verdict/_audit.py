@@ -29,11 +29,12 @@ def audit(evidence: Evidence) -> AuditResult:
         rows[(row.action, row.target)].append(row)
     used: set[int] = set()
     missing: list[str] = []
+    t0 = evidence.run_started_at or 0.0
     for change in sorted(made, key=lambda c: c.requested_at):
-        problem = _match(change, rows[(change.kind, change.target)], used)
+        problem = _match(change, rows[(change.kind, change.target)], used, t0)
         if problem:
             missing.append(problem)
-    unexpected = [f"audit row {r.id}: {r.action} {r.target} by {r.actor} at {r.at:.3f} "
+    unexpected = [f"audit row {r.id}: {r.action} {r.target} by {r.actor} at +{r.at - t0:.3f}s "
                   "matches no change a client of the run asked for"
                   for r in sorted(evidence.audit_rows, key=lambda r: r.id) if r.id not in used]
     return AuditResult(measurable=True, changes=len(made), rows=len(evidence.audit_rows),
@@ -42,7 +43,7 @@ def audit(evidence: Evidence) -> AuditResult:
                        unexpected_sample=unexpected[:SAMPLE])
 
 
-def _match(change: StateChange, candidates: list[AuditRow], used: set[int]) -> str:
+def _match(change: StateChange, candidates: list[AuditRow], used: set[int], t0: float) -> str:
     """Claim the row that records ``change``; return what is wrong when there is none."""
     lo, hi = change.requested_at - SLACK_S, change.answered_at + SLACK_S
     free = [r for r in candidates if r.id not in used]
@@ -50,7 +51,8 @@ def _match(change: StateChange, candidates: list[AuditRow], used: set[int]) -> s
         if row.actor == change.actor and lo <= row.at <= hi:
             used.add(row.id)
             return ""
-    what = f"{change.kind} {change.target} by {change.actor} at {change.requested_at:.3f}"
+    what = (f"{change.kind} {change.target} by {change.actor} asked at "
+            f"+{change.requested_at - t0:.3f}s, answered at +{change.answered_at - t0:.3f}s")
     if not free:
         return f"{what}: no audit row"
     wrong_actor = [r for r in free if lo <= r.at <= hi]

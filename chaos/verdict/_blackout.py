@@ -22,13 +22,14 @@ def blackout(evidence: Evidence, ack_bound_s: float) -> BlackoutResult:
     unacked = unflushed = 0
     worst: float | None = None
     notes: list[str] = []
+    t0 = evidence.run_started_at or 0.0
     for cycle in evidence.blackouts:
         detections = by_node.get(cycle.node_id, [])
         if cycle.node_acked_at is None:
             if _long_enough(cycle, ack_bound_s, evidence.generation_ended_at):
                 unacked += 1
                 notes.append(f"{cycle.node_id}: blackout activated at "
-                             f"{cycle.activated_at:.3f} never acknowledged by the node")
+                             f"+{cycle.activated_at - t0:.3f}s never acknowledged by the node")
             continue
         took = cycle.node_acked_at - cycle.activated_at
         worst = took if worst is None else max(worst, took)
