@@ -121,15 +121,25 @@ def _confirmed(known: Sequence[StateChange],
     out: list[StateChange] = []
     for kinds, change in sorted(unsure, key=lambda u: u[1].requested_at):
         for kind in kinds:
-            found = _free_row(by_key[(kind, change.target, change.actor)], change, used)
+            found = _free_row(by_key[(kind, change.target, change.actor)], change, used,
+                              grace_s=UNANSWERED_GRACE_S)
             if found is not None:
                 used.add(found.id)
+                # Its effect was seen at the row's stamp: that closes its window.
                 out.append(StateChange(kind, change.actor, change.target,
-                                       change.requested_at, change.answered_at))
+                                       change.requested_at,
+                                       max(change.answered_at, found.at)))
                 break
     return out
 
 
-def _free_row(rows: Sequence[AuditRow], change: StateChange, used: set[int]) -> AuditRow | None:
-    lo, hi = change.requested_at - _SLACK_S, change.answered_at + _SLACK_S
+#: A request the client gave up on may still reach the backend later (TCP keeps
+#: retransmitting what a lossy link dropped), so a row up to this long after the give-up
+#: may be its doing.
+UNANSWERED_GRACE_S = 30.0
+
+
+def _free_row(rows: Sequence[AuditRow], change: StateChange, used: set[int],
+              grace_s: float = 0.0) -> AuditRow | None:
+    lo, hi = change.requested_at - _SLACK_S, change.answered_at + _SLACK_S + grace_s
     return next((r for r in rows if r.id not in used and lo <= r.at <= hi), None)

