@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Self
 
 from chaos.scenario._yaml import Field
 from chaos.scenario.context import L3_IMPAIRMENTS, StepContext, l3_impairments
-from chaos.scenario.steps._base import Action, Link
+from chaos.scenario.steps._base import Action, Link, require_link
 
 DIRECTIONS = ("to_ns", "from_ns", "both", "upstream", "downstream")
 TO_L3 = {"upstream": "from_ns", "downstream": "to_ns"}
@@ -47,3 +48,19 @@ class ImpairmentStep(Action):
 
     def exclusive(self) -> str | None:
         return f"the L3 {self.kind} of link {self.link.name}"
+
+
+@dataclass(frozen=True)
+class FractionImpairment(ImpairmentStep):
+    """An impairment with one figure, the ``fraction`` of packets it hits (``duplicate``,
+    ``corrupt``): the subclass names only its kind and summary."""
+
+    @classmethod
+    def parse(cls, params: Field, link: Link | None) -> Self:
+        params.only(("fraction", "direction"))
+        return cls(link=require_link(link), direction=parse_direction(params),
+                   params={"fraction": params.require("fraction").fraction()})
+
+    def describe(self) -> str:
+        return (f"L3 {self.kind} {self.params['fraction']:.1%} ({self.direction}) "
+                f"on {self.link.name}")

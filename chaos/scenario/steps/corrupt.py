@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Self
 
-from chaos.scenario._yaml import Field
-from chaos.scenario.steps._base import Link, require_link
-from chaos.scenario.steps._impair import ImpairmentStep, parse_direction
+from chaos.scenario.steps._impair import FractionImpairment
 
 
 @dataclass(frozen=True)
-class Corrupt(ImpairmentStep):
+class Corrupt(FractionImpairment):
     kind = "corrupt"
     summary = "flip a bit in a fraction of packets at L3 (fraction: 0.02, direction: both)"
-
-    @classmethod
-    def parse(cls, params: Field, link: Link | None) -> Self:
-        params.only(("fraction", "direction"))
-        return cls(link=require_link(link), direction=parse_direction(params),
-                   params={"fraction": params.require("fraction").fraction()})
-
-    def describe(self) -> str:
-        return f"L3 corrupt {self.params['fraction']:.1%} ({self.direction}) on {self.link.name}"
 
 
 STEP = Corrupt
