@@ -16,14 +16,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from chaos.runner._changes import confirm_unsure
 from chaos.verdict import AuditRow, StateChange
 from loadtests._evidence import CHANGE_MADE, CHANGE_UNKNOWN
 
 __all__ = ["REGISTRATION_KINDS", "state_changes"]
 
 REGISTRATION_KINDS = ("node.register", "node.reregister")
-#: Float rounding of two stamps of one clock (the verdict's own slack), not a wider window.
-_SLACK_S = 0.005
 
 
 def _rows(collected: Mapping[str, Mapping[str, Any]]) -> Iterable[tuple[StateChange, str]]:
@@ -45,32 +44,5 @@ def state_changes(collected: Mapping[str, Mapping[str, Any]],
         (unsure if outcome == CHANGE_UNKNOWN else known).append(change)
     if audit_rows is None or not unsure:
         return known
-    return known + _confirmed(known, unsure, audit_rows)
-
-
-def _inside(row: AuditRow, change: StateChange) -> bool:
-    return change.requested_at - _SLACK_S <= row.at <= change.answered_at + _SLACK_S
-
-
-def _confirmed(known: Sequence[StateChange], unsure: Sequence[StateChange],
-               rows: Sequence[AuditRow]) -> list[StateChange]:
-    """Answered changes claim their rows first; each unsure one then claims a free
-    registration row of its node and actor inside its window."""
-    ordered = sorted(rows, key=lambda r: r.id)
-    used: set[int] = set()
-    for change in sorted((c for c in known if c.ok), key=lambda c: c.requested_at):
-        row = next((r for r in ordered if r.id not in used and r.action == change.kind
-                    and r.target == change.target and r.actor == change.actor
-                    and _inside(r, change)), None)
-        if row is not None:
-            used.add(row.id)
-    out: list[StateChange] = []
-    for change in sorted(unsure, key=lambda c: c.requested_at):
-        row = next((r for r in ordered if r.id not in used and r.action in REGISTRATION_KINDS
-                    and r.target == change.target and r.actor == change.actor
-                    and _inside(r, change)), None)
-        if row is not None:
-            used.add(row.id)
-            out.append(StateChange(row.action, change.actor, change.target,
-                                   change.requested_at, change.answered_at))
-    return out
+    # The window ends at the give-up (grace 0): as the gate has always judged registrations.
+    return known + confirm_unsure(known, [(REGISTRATION_KINDS, c) for c in unsure], audit_rows)

@@ -22,7 +22,7 @@ from chaos.runner.adapters import BlackoutCall
 from chaos.verdict.evidence import AuditRow, BlackoutRecord, StateChange
 from simulator._store import CHANGE_MADE, CHANGE_UNKNOWN
 
-__all__ = ["FleetChanges", "blackout_records", "state_changes"]
+__all__ = ["FleetChanges", "blackout_records", "confirm_unsure", "state_changes"]
 
 #: Same slack as the judge's (``chaos.verdict._audit``): float rounding, not a wider window.
 _SLACK_S = 0.005
@@ -102,14 +102,15 @@ def state_changes(calls: Sequence[BlackoutCall], fleet: FleetChanges,
                                          call.answered_at))
     if audit_rows is None or not unsure:
         return known
-    return known + _confirmed(known, unsure, audit_rows)
+    return known + confirm_unsure(known, unsure, audit_rows, grace_s=UNANSWERED_GRACE_S)
 
 
-def _confirmed(known: Sequence[StateChange],
-               unsure: Sequence[tuple[tuple[str, ...], StateChange]],
-               rows: Sequence[AuditRow]) -> list[StateChange]:
+def confirm_unsure(known: Sequence[StateChange],
+                   unsure: Sequence[tuple[tuple[str, ...], StateChange]],
+                   rows: Sequence[AuditRow], *, grace_s: float = 0.0) -> list[StateChange]:
     """The unsure changes an audit row confirms: rows the answered changes claim first,
-    then each unsure change claims one free row of its kinds inside its window."""
+    then each unsure change claims one free row of its kinds inside its window (extended by
+    ``grace_s`` past its give-up). Shared by the fleet runner and the Locust gate."""
     by_key: dict[tuple[str, str | None, str], list[AuditRow]] = defaultdict(list)
     for row in sorted(rows, key=lambda r: r.id):
         by_key[(row.action, row.target, row.actor)].append(row)
@@ -122,7 +123,7 @@ def _confirmed(known: Sequence[StateChange],
     for kinds, change in sorted(unsure, key=lambda u: u[1].requested_at):
         for kind in kinds:
             found = _free_row(by_key[(kind, change.target, change.actor)], change, used,
-                              grace_s=UNANSWERED_GRACE_S)
+                              grace_s=grace_s)
             if found is not None:
                 used.add(found.id)
                 # Its effect was seen at the row's stamp: that closes its window.
